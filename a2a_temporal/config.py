@@ -1,0 +1,109 @@
+"""Config parsing: dataclasses are the source of truth, YAML files select values, dotted
+command-line overrides (``--train.steps=2000``) come last. Parsing is done by draccus; this
+module turns its many failure modes into one-line :class:`ConfigError` messages.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+from typing import Sequence
+
+from .errors import ConfigError
+
+
+def _field_types(cls) -> dict[str, object]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls)}
+
+
+def _unwrap_dataclass(tp):
+    """The dataclass inside ``tp`` (plain, or Optional[...]), else None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    for arg in typing.get_args(tp):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def check_override_keys(cls, args: Sequence[str]) -> None:
+    """Reject ``--a.b=...`` whose dotted path is not a field of ``cls``, naming the key."""
+    expect_value = False
+    for arg in args:
+        if not arg.startswith("--"):
+            if expect_value:  # the value of a preceding "--key value"
+                expect_value = False
+                continue
+            raise ConfigError(f"unexpected argument {arg!r}: overrides look like --section.key=value")
+        key = arg[2:].split("=", 1)[0]
+        expect_value = "=" not in arg
+        node, walked = cls, []
+        for part in key.split("."):
+            fields = _field_types(node) if node is not None else {}
+            if part not in fields:
+                where = ".".join(walked) or "the top level"
+                raise ConfigError(f"unknown config key --{key}: {where} has no field {part!r} "
+                                  f"(known: {', '.join(sorted(fields))})")
+            walked.append(part)
+            node = _unwrap_dataclass(fields[part])
+
+
+def _explain(e: BaseException) -> str:
+    """Deepest useful message of a draccus error chain."""
+    msgs = []
+    while e is not None:
+        msgs.append(str(e))
+        e = e.__cause__ or e.__context__
+    useful = [m for m in msgs if m and "Couldn't instantiate class" not in m]
+    return useful[-1] if useful else msgs[0]
+
+
+def load_config(cls, path: str | Path | None = None, overrides: Sequence[str] = ()):
+    """Build ``cls`` from an optional YAML file plus dotted overrides; errors are ConfigError."""
+    import draccus
+
+    overrides = list(overrides)
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} not found")
+    check_override_keys(cls, [a for a in overrides if a not in ("-h", "--help")])
+    try:
+        return draccus.parse(config_class=cls, config_path=str(path) if path else None, args=overrides)
+    except SystemExit:
+        raise
+    except Exception as e:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{_explain(e)}") from None
+
+
+def parse_cli(cls, argv: Sequence[str] | None = None, default_config: str | Path | None = None):
+    """Parse ``[--config FILE] [--section.key=value ...]`` (``--help`` lists every key)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    path, rest, i = default_config, [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--config":
+            if i + 1 >= len(argv):
+                raise ConfigError("--config needs a file path")
+            path, i = argv[i + 1], i + 2
+            continue
+        if a.startswith("--config="):
+            path = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+        i += 1
+    if any(a in ("-h", "--help") for a in rest):
+        import draccus
+        draccus.parse(config_class=cls, args=["--help"])  # prints every key, exits 0
+    return load_config(cls, path, rest)
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_yaml(cfg, path: str | Path) -> None:
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

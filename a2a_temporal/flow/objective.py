@@ -1,0 +1,297 @@
+"""Training objectives with one interface, so a head swaps its objective by config.
+
+Every objective implements::
+
+    loss(model, x0, x1, cond=None) -> (loss, info)
+    sample(model, x0, cond=None, steps=None, method=None) -> x1_hat
+
+where ``model(x (B, ...), t (B,), cond) -> (B, ...)`` is any network (in this toolkit a
+:class:`~a2a_temporal.backbone.FlowTransformer`), ``x0`` is the source (previous-thing
+embedding), ``x1`` the target, both ``(B, ...)``. Objectives whose ``uses_source`` is False
+(Gaussian flow, DDPM/DDIM, regression, MIP) read only the shape, dtype and device of ``x0``.
+``t`` follows the toolkit's convention: 0 is the source / noise end, 1 the target end.
+
+``info`` holds detached scalar tensors for logging; when a flow rollout was computed (rollout
+consistency, or ``return_rollout=True``) it also holds ``info["x1_rollout"]``, the K-step
+solution *with* its autograd graph, so heads can add losses on decoded rollouts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .path import StraightPath, expand_time
+from .solvers import CALLS_PER_STEP, METHODS, solve
+from .time import build_time_sampler
+
+Model = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+OBJECTIVES = ("a2a", "flow", "ddpm", "ddim", "regression", "mip")
+DEFAULT_STEPS = {"a2a": 1, "flow": 10, "ddpm": 100, "ddim": 10, "regression": 1, "mip": 2}
+
+
+@dataclass
+class ObjectiveConfig:
+    """Which objective trains the model and how it samples. Plain dataclass (no config library).
+
+    name: ``a2a`` (flow from the given source), ``flow`` (flow from Gaussian noise), ``ddpm``,
+    ``ddim``, ``regression`` (one call from zeros) or ``mip`` (two-step minimal iterative policy).
+    """
+
+    name: str = "a2a"
+    # Inference defaults (tools may override per call). None: 1 for a2a, 10 flow, 100 ddpm, ...
+    steps: Optional[int] = None
+    method: str = "euler"
+    # Flow objectives.
+    time_sampler: str = "uniform"  # uniform | logit_normal | beta
+    logit_normal_mean: float = 0.0
+    logit_normal_std: float = 1.0
+    beta_a: float = 1.0
+    beta_b: float = 1.5
+    source_sigma: float = 0.0  # noise on the source (flow-level A2A-Noise)
+    bridge_sigma: float = 0.0  # stochastic-interpolant term, zero at both ends
+    rollout_weight: float = 0.0  # consistency: MSE(ODE_K(x0), x1), backprop through K steps
+    rollout_steps: int = 6
+    # DDPM / DDIM (diffusers schedulers).
+    num_train_timesteps: int = 100
+    beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "epsilon"  # epsilon | sample | v_prediction
+    clip_sample: bool = False
+    clip_sample_range: float = 1.0
+    # MIP.
+    mip_t_star: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.name not in OBJECTIVES:
+            raise ValueError(f"objective.name={self.name!r} is not one of {list(OBJECTIVES)}")
+        if self.method not in METHODS:
+            raise ValueError(f"objective.method={self.method!r} is not one of {list(METHODS)}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"objective.steps must be >= 1, got {self.steps}")
+        if self.rollout_steps < 1:
+            raise ValueError(f"objective.rollout_steps must be >= 1, got {self.rollout_steps}")
+        if not 0.0 < self.mip_t_star < 1.0:
+            raise ValueError(f"objective.mip_t_star must lie in (0, 1), got {self.mip_t_star}")
+        if self.prediction_type not in ("epsilon", "sample", "v_prediction"):
+            raise ValueError(f"objective.prediction_type={self.prediction_type!r} is not one of "
+                             "['epsilon', 'sample', 'v_prediction']")
+
+
+class Objective:
+    """Base class: shared bookkeeping for every objective."""
+
+    name: str = "objective"
+    uses_source: bool = False
+    default_steps: int = 1
+    default_method: str = "euler"
+
+    def loss(self, model: Model, x0: torch.Tensor, x1: torch.Tensor, cond=None, *,
+             return_rollout: bool = False):
+        raise NotImplementedError
+
+    def sample(self, model: Model, x0: torch.Tensor, cond=None, steps: int | None = None,
+               method: str | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def model_calls(self, steps: int | None = None, method: str | None = None) -> int:
+        """Network evaluations that one ``sample`` call costs."""
+        return int(steps or self.default_steps)
+
+
+class SourceToTargetFlow(Objective):
+    """Flow matching on the straight path from a source to the target.
+
+    ``source="given"`` is A2A / frame-to-frame: the flow starts at the ``x0`` the head passes
+    (an embedding of the previous actions or frame). ``source="gaussian"`` is ordinary flow
+    matching: ``x0`` is replaced by ``N(0, I)`` noise of the same shape. Everything else is shared,
+    so the comparison between the two isolates the choice of source.
+    """
+
+    def __init__(self, source: str = "given", path: StraightPath | None = None,
+                 time_sampler=None, rollout_weight: float = 0.0, rollout_steps: int = 6,
+                 default_steps: int = 1, default_method: str = "euler"):
+        if source not in ("given", "gaussian"):
+            raise ValueError(f"source must be 'given' or 'gaussian', got {source!r}")
+        self.source = source
+        self.name = "a2a" if source == "given" else "flow"
+        self.uses_source = source == "given"
+        self.path = path or StraightPath()
+        self.time_sampler = time_sampler or build_time_sampler("uniform")
+        self.rollout_weight = float(rollout_weight)
+        self.rollout_steps = int(rollout_steps)
+        self.default_steps = int(default_steps)
+        self.default_method = default_method
+
+    def source_of(self, x0: torch.Tensor) -> torch.Tensor:
+        """The actual flow start: the (optionally noised) given source, or fresh noise."""
+        if self.source == "gaussian":
+            return torch.randn_like(x0)
+        return self.path.perturb_source(x0)
+
+    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+        if x0.shape != x1.shape:
+            raise ValueError(f"x0 {tuple(x0.shape)} and x1 {tuple(x1.shape)} must have the same shape")
+        src = self.source_of(x0)
+        t = self.time_sampler(x1.shape[0], x1.device)  # (B,)
+        x_t, u_t = self.path.sample(src, x1, t)
+        v = model(x_t, t, cond)
+        fm = F.mse_loss(v, u_t)
+        loss = fm
+        info = {"loss_flow": fm.detach()}
+        if self.rollout_weight > 0 or return_rollout:
+            x1_hat = solve(lambda x, tt: model(x, tt, cond), src, self.rollout_steps, "euler")
+            cons = F.mse_loss(x1_hat, x1)
+            info["loss_rollout"] = cons.detach()
+            info["x1_rollout"] = x1_hat
+            if self.rollout_weight > 0:
+                loss = loss + self.rollout_weight * cons
+        return loss, info
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        src = self.source_of(x0)
+        return solve(lambda x, t: model(x, t, cond), src, steps or self.default_steps,
+                     method or self.default_method)
+
+    def model_calls(self, steps=None, method=None):
+        return int(steps or self.default_steps) * CALLS_PER_STEP[method or self.default_method]
+
+
+class DiffusionObjective(Objective):
+    """DDPM / DDIM through diffusers' schedulers (imported lazily).
+
+    The network receives ``t = 1 - k / T`` for diffusion timestep ``k`` so that, as everywhere
+    in the toolkit, ``t = 0`` is the pure-noise end and ``t = 1`` the clean target.
+    """
+
+    uses_source = False
+
+    def __init__(self, kind: str = "ddpm", num_train_timesteps: int = 100,
+                 beta_schedule: str = "squaredcos_cap_v2", prediction_type: str = "epsilon",
+                 clip_sample: bool = False, clip_sample_range: float = 1.0,
+                 default_steps: int = 100):
+        try:
+            from diffusers import DDIMScheduler, DDPMScheduler
+        except ImportError as e:  # pragma: no cover - diffusers is a core dependency
+            raise ImportError("the ddpm/ddim objectives need diffusers: pip install diffusers") from e
+        if kind not in ("ddpm", "ddim"):
+            raise ValueError(f"diffusion kind must be 'ddpm' or 'ddim', got {kind!r}")
+        self.name = kind
+        cls = DDPMScheduler if kind == "ddpm" else DDIMScheduler
+        self.scheduler = cls(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+                             prediction_type=prediction_type, clip_sample=clip_sample,
+                             clip_sample_range=clip_sample_range)
+        self.T = num_train_timesteps
+        self.prediction_type = prediction_type
+        self.default_steps = int(default_steps)
+
+    def _t(self, k: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return 1.0 - k.to(like.dtype) / self.T
+
+    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+        noise = torch.randn_like(x1)
+        k = torch.randint(0, self.T, (x1.shape[0],), device=x1.device)
+        x_k = self.scheduler.add_noise(x1, noise, k)
+        pred = model(x_k, self._t(k, x1), cond)
+        if self.prediction_type == "epsilon":
+            target = noise
+        elif self.prediction_type == "sample":
+            target = x1
+        else:
+            target = self.scheduler.get_velocity(x1, noise, k)
+        loss = F.mse_loss(pred, target)
+        return loss, {"loss_diffusion": loss.detach()}
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        steps = int(steps or self.default_steps)
+        if steps > self.T:
+            raise ValueError(f"{self.name} sampling steps ({steps}) exceed num_train_timesteps ({self.T})")
+        self.scheduler.set_timesteps(steps, device=x0.device)
+        x = torch.randn_like(x0)
+        for k in self.scheduler.timesteps:
+            kk = torch.full((x.shape[0],), int(k), device=x.device)
+            out = model(x, self._t(kk, x), cond)
+            x = self.scheduler.step(out, k, x).prev_sample
+        return x
+
+
+class RegressionObjective(Objective):
+    """One-step regression baseline: ``x1_hat = model(0, t=0, cond)``, MSE to the target."""
+
+    name = "regression"
+    uses_source = False
+
+    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+        zeros = torch.zeros_like(x1)
+        pred = model(zeros, torch.zeros(x1.shape[0], device=x1.device, dtype=x1.dtype), cond)
+        loss = F.mse_loss(pred, x1)
+        return loss, {"loss_regression": loss.detach()}
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        zeros = torch.zeros_like(x0)
+        return model(zeros, torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype), cond)
+
+    def model_calls(self, steps=None, method=None):
+        return 1
+
+
+class MIPObjective(Objective):
+    """Two-step regression ("minimal iterative policy", after "Much Ado About Noising").
+
+    Step 1 regresses the target from zeros at ``t = 0``; step 2 refines from
+    ``t* x1 + (1 - t*) z`` at ``t = t*`` (training) or from ``t* x1_hat`` (inference).
+    """
+
+    name = "mip"
+    uses_source = False
+    default_steps = 2
+
+    def __init__(self, t_star: float = 0.9):
+        self.t_star = float(t_star)
+
+    def _times(self, x):
+        b = x.shape[0]
+        return (torch.zeros(b, device=x.device, dtype=x.dtype),
+                torch.full((b,), self.t_star, device=x.device, dtype=x.dtype))
+
+    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+        t0, ts = self._times(x1)
+        first = model(torch.zeros_like(x1), t0, cond)
+        inter = self.t_star * x1 + (1.0 - self.t_star) * torch.randn_like(x1)
+        second = model(inter, ts, cond)
+        l0, l1 = F.mse_loss(first, x1), F.mse_loss(second, x1)
+        return l0 + l1, {"loss_mip_first": l0.detach(), "loss_mip_second": l1.detach()}
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        t0, ts = self._times(x0)
+        first = model(torch.zeros_like(x0), t0, cond)
+        return model(self.t_star * first, ts, cond)
+
+    def model_calls(self, steps=None, method=None):
+        return 2
+
+
+def build_objective(cfg: ObjectiveConfig) -> Objective:
+    """Objective named by ``cfg.name``; every comparison changes only this config."""
+    steps = cfg.steps or DEFAULT_STEPS[cfg.name]
+    if cfg.name in ("a2a", "flow"):
+        kw = {}
+        if cfg.time_sampler == "logit_normal":
+            kw = dict(mean=cfg.logit_normal_mean, std=cfg.logit_normal_std)
+        elif cfg.time_sampler == "beta":
+            kw = dict(a=cfg.beta_a, b=cfg.beta_b)
+        return SourceToTargetFlow(
+            source="given" if cfg.name == "a2a" else "gaussian",
+            path=StraightPath(cfg.source_sigma, cfg.bridge_sigma),
+            time_sampler=build_time_sampler(cfg.time_sampler, **kw),
+            rollout_weight=cfg.rollout_weight, rollout_steps=cfg.rollout_steps,
+            default_steps=steps, default_method=cfg.method)
+    if cfg.name in ("ddpm", "ddim"):
+        return DiffusionObjective(cfg.name, cfg.num_train_timesteps, cfg.beta_schedule,
+                                  cfg.prediction_type, cfg.clip_sample, cfg.clip_sample_range,
+                                  default_steps=steps)
+    if cfg.name == "regression":
+        return RegressionObjective()
+    return MIPObjective(cfg.mip_t_star)

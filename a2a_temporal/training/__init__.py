@@ -1,0 +1,6 @@
+"""One training loop for every head (HF accelerate, EMA, atomic checkpoints, resume)."""
+from .checkpoint import resolve_pretrained
+from .config import TrainConfig
+from .trainer import Trainer
+
+__all__ = ["TrainConfig", "Trainer", "resolve_pretrained"]

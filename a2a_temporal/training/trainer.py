@@ -1,0 +1,248 @@
+"""One training loop for every head.
+
+Any ``nn.Module`` with ``forward(batch) -> (loss, info)`` that also has the
+:class:`~a2a_temporal.pretrained.PretrainedMixin` (for ``save_pretrained``) can be trained. The
+loop runs through HF accelerate, so ``accelerate launch`` (or ``torchrun``) spreads it over
+several processes or GPUs without code changes; ``batch_size`` is per process.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..pretrained import CheckpointError
+from .checkpoint import (load_training_state, point_link, prune_checkpoints, rng_state,
+                         save_checkpoint, step_dir_name)
+from .config import TrainConfig
+from .ema import EMA
+from .sampler import StepBatchSampler
+
+EvalFn = Callable[[torch.nn.Module, int], dict]
+
+
+def cosine_with_warmup(optimizer, warmup_steps: int, total_steps: int):
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+
+    return get_cosine_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+
+def move_to(batch, device):
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+class Trainer:
+    """Train ``model`` on ``dataset`` for ``cfg.steps`` iterations, writing to ``output_dir``.
+
+    Args:
+        eval_fn: ``(eval_model, step) -> metrics`` run on the main process every
+            ``cfg.eval_every`` steps and at the end; ``eval_model`` holds the EMA weights.
+        run_config: the tool's full config (a dict), stored beside the checkpoints.
+        pretrained_extra: extra keys for ``pretrained_model/config.json``.
+    """
+
+    def __init__(self, model: torch.nn.Module, dataset: Dataset, cfg: TrainConfig,
+                 output_dir: str | Path, *, eval_fn: EvalFn | None = None, collate_fn=None,
+                 run_config: dict | None = None, pretrained_extra: dict | None = None,
+                 accelerator=None, progress: bool = True):
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+
+        self.cfg = cfg
+        self.out = Path(output_dir)
+        self.ckpt_root = self.out / "checkpoints"
+        self.eval_fn = eval_fn
+        self.run_config = run_config or {}
+        self.pretrained_extra = pretrained_extra
+        self.progress = progress
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=cfg.ddp_find_unused_parameters)
+        # Without a GPU, run on the CPU; several processes then talk through gloo.
+        self.acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision, kwargs_handlers=[ddp],
+                                              cpu=not torch.cuda.is_available())
+        torch.manual_seed(cfg.seed + self.acc.process_index)
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+        self.model = model.to(self.acc.device)
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=tuple(cfg.betas))
+        self.scheduler = cosine_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps)
+        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.step = 0
+        self.best = -math.inf
+        self.history: list[dict] = []
+        if cfg.resume:
+            self._resume()
+        self.ddp_model, self.optimizer = self.acc.prepare(model, self.optimizer)
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def is_main(self) -> bool:
+        return self.acc.is_main_process
+
+    def eval_model(self) -> torch.nn.Module:
+        """The weights used for evaluation and export (EMA when enabled)."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _resume(self) -> None:
+        last = self.ckpt_root / "last"
+        if not last.exists():
+            raise CheckpointError(f"{last}: no checkpoint to resume from (train.resume=true)")
+        state = load_training_state(last, self.model, self.ema, self.optimizer, self.scheduler,
+                                    rank=self.acc.process_index)
+        self.step = int(state["step"])
+        self.best = float(state.get("best", -math.inf))
+
+    def save(self, best: bool = False) -> Path | None:
+        """Checkpoint the current step (main process writes; all processes sync)."""
+        rngs = [rng_state()]
+        if self.acc.num_processes > 1:
+            from accelerate.utils import gather_object
+            rngs = gather_object(rngs)  # one entry per rank, in rank order
+        path = None
+        if self.is_main:
+            path = save_checkpoint(self.ckpt_root, self.step, self.model, self.ema, self.optimizer,
+                                   self.scheduler, {"best": self.best}, rngs,
+                                   {**(self.pretrained_extra or {}), "train_step": self.step})
+            if best:
+                point_link(self.ckpt_root / "best", step_dir_name(self.step))
+            prune_checkpoints(self.ckpt_root, self.cfg.keep_last)
+        self.acc.wait_for_everyone()
+        return path
+
+    # ----------------------------------------------------------------------------- loop
+    def _loader(self) -> DataLoader:
+        sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.steps,
+                                   seed=self.cfg.seed, start_step=self.step,
+                                   world_size=self.acc.num_processes, rank=self.acc.process_index)
+        # Own generator: creating the iterator must not draw from the global RNG (exact resume).
+        gen = torch.Generator().manual_seed(self.cfg.seed + 7919 * self.step + self.acc.process_index)
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=self.cfg.num_workers,
+                          collate_fn=self.collate_fn, persistent_workers=self.cfg.num_workers > 0,
+                          generator=gen)
+
+    def _log(self, record: dict) -> None:
+        if not self.is_main:
+            return
+        self.history.append(record)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self.writer.add_scalar(k, v, record["step"])
+
+    def evaluate(self) -> dict:
+        if self.eval_fn is None:
+            return {}
+        metrics = {}
+        if self.is_main:
+            model = self.eval_model()
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = dict(self.eval_fn(model, self.step))
+            model.train(was_training)
+            self._log({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+        self.acc.wait_for_everyone()
+        return metrics
+
+    def _maybe_best(self, metrics: dict) -> bool:
+        key = self.cfg.best_metric
+        if key is None or key not in metrics:
+            return False
+        if float(metrics[key]) > self.best:
+            self.best = float(metrics[key])
+            return True
+        return False
+
+    def fit(self, until: int | None = None) -> dict:
+        """Run to ``cfg.steps`` (or stop early after step ``until``, checkpointed, so that a
+        later ``train.resume=true`` continues exactly). Returns a summary, also written to
+        ``train_summary.json``."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        self.writer = None
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "run_config.json").write_text(json.dumps(self.run_config, indent=2, default=str))
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+        self.model.train()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.progress and self.is_main),
+                   desc="train", dynamic_ncols=True)
+        sums: dict[str, float] = {}
+        count, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
+        start_step = self.step
+        for batch in self._loader():
+            batch = move_to(batch, self.acc.device)
+            with self.acc.autocast():
+                loss, info = self.ddp_model(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; "
+                                         "check the data for NaN/inf and lower train.lr")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.acc.backward(loss)
+            if cfg.grad_clip > 0:
+                grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.step += 1
+            if self.acc.num_processes > 1:  # log the loss of the global batch
+                loss = self.acc.reduce(loss.detach(), reduction="mean")
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in info.items():
+                if torch.is_tensor(v) and v.ndim == 0:
+                    sums[k] = sums.get(k, 0.0) + float(v)
+            count += 1
+            bar.update(1)
+            if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                now = time.perf_counter()
+                rec = {"step": self.step, **{k: v / count for k, v in sums.items()},
+                       "lr": self.scheduler.get_last_lr()[0], "steps_per_s": count / (now - t_window)}
+                bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                self._log(rec)
+                sums, count, t_window = {}, 0, now
+            is_last = self.step == cfg.steps
+            stop = until is not None and self.step >= until
+            metrics = {}
+            if self.eval_fn is not None and (is_last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
+                metrics = self.evaluate()
+            best = self._maybe_best(metrics) if self.is_main else False
+            if self.acc.num_processes > 1:
+                from accelerate.utils import broadcast_object_list
+                best = broadcast_object_list([best])[0]
+            if is_last or stop or best or (cfg.save_every and self.step % cfg.save_every == 0):
+                self.save(best=best)
+            if stop:
+                break
+        bar.close()
+        wall = time.perf_counter() - t_start
+        summary = {"steps": self.step, "trained_steps_this_run": self.step - start_step,
+                   "wall_time_s": round(wall, 2), "final": self.history[-1] if self.history else {},
+                   "checkpoint": str(self.ckpt_root / "last"), "best": self.best if self.best > -math.inf else None}
+        if self.is_main:
+            (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+            if self.writer is not None:
+                self.writer.close()
+        return summary

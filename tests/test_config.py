@@ -1,0 +1,57 @@
+"""Config parsing: YAML + dotted overrides through draccus, one-line errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a2a_temporal.config import load_config, parse_cli
+from a2a_temporal.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "demos"))
+from toy_single_step import ToyDemoConfig  # noqa: E402
+
+
+def test_yaml_and_overrides():
+    cfg = load_config(ToyDemoConfig, ROOT / "configs/toy/default.yaml", ["--train.steps=7", "--backbone.preset=small"])
+    assert cfg.train.steps == 7 and cfg.backbone.preset == "small" and cfg.backbone.width == 256
+    assert cfg.train.lr == 0.001  # from the YAML
+    cfg = parse_cli(ToyDemoConfig, ["--config", str(ROOT / "configs/toy/default.yaml"), "--train.seed", "5"])
+    assert cfg.train.seed == 5
+
+
+def test_unknown_cli_key_names_it():
+    with pytest.raises(ConfigError, match=r"--train.stepz.*no field 'stepz'"):
+        load_config(ToyDemoConfig, None, ["--train.stepz=3"])
+
+
+def test_wrong_type_names_key():
+    with pytest.raises(ConfigError, match="abc"):
+        load_config(ToyDemoConfig, None, ["--train.steps=abc"])
+
+
+def test_unknown_yaml_key_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  steps: 5\n  bogus: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(ToyDemoConfig, bad)
+    assert "bogus" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_cross_field_rule_message():
+    with pytest.raises(ConfigError, match="train.batch_size must be >= 1, got 0"):
+        load_config(ToyDemoConfig, None, ["--train.batch_size=0"])
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="nope.yaml not found"):
+        load_config(ToyDemoConfig, "nope.yaml")
+
+
+def test_tool_prints_one_line_error_and_exits_nonzero():
+    r = subprocess.run([sys.executable, str(ROOT / "demos/toy_single_step.py"), "--train.bogus=1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "bogus" in lines[0]
