@@ -85,6 +85,7 @@ class Trainer:
         self.scheduler = cosine_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.step = 0
+        self.eval_seconds = 0.0
         self.best = -math.inf
         self.history: list[dict] = []
         if cfg.resume:
@@ -152,6 +153,7 @@ class Trainer:
         if self.eval_fn is None:
             return {}
         metrics = {}
+        t0 = time.perf_counter()
         if self.is_main:
             model = self.eval_model()
             was_training = model.training
@@ -161,6 +163,7 @@ class Trainer:
             model.train(was_training)
             self._log({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
         self.acc.wait_for_everyone()
+        self.eval_seconds += time.perf_counter() - t0
         return metrics
 
     def _maybe_best(self, metrics: dict) -> bool:
@@ -239,7 +242,8 @@ class Trainer:
         bar.close()
         wall = time.perf_counter() - t_start
         summary = {"steps": self.step, "trained_steps_this_run": self.step - start_step,
-                   "wall_time_s": round(wall, 2), "final": self.history[-1] if self.history else {},
+                   "wall_time_s": round(wall, 2), "eval_time_s": round(self.eval_seconds, 2),
+                   "train_time_s": round(wall - self.eval_seconds, 2), "final": self.history[-1] if self.history else {},
                    "checkpoint": str(self.ckpt_root / "last"), "best": self.best if self.best > -math.inf else None}
         if self.is_main:
             (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))

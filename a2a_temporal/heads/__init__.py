@@ -1,0 +1,1 @@
+"""Heads: tokenisers around the shared FlowTransformer (robot actions, latent video)."""

@@ -1,0 +1,58 @@
+"""Closed-loop bookkeeping shared by ``select_action`` and the evaluator.
+
+Keeps the observation / proprio / previous-action histories of one environment and a queue of
+planned actions; asks the policy for a new chunk only when the queue is empty.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import torch
+
+
+class ChunkActor:
+    """History and action queue of a single environment (batch 1)."""
+
+    def __init__(self, n_obs_steps: int, n_hist: int, n_action_steps: int, action_dim: int):
+        self.To, self.Th, self.n_act, self.A = n_obs_steps, n_hist, n_action_steps, action_dim
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames: deque = deque(maxlen=self.To)
+        self.qpos: deque = deque(maxlen=self.Th)
+        self.prev: deque = deque([np.zeros(self.A, np.float32)] * self.Th, maxlen=self.Th)
+        self.prev_pad: deque = deque([True] * self.Th, maxlen=self.Th)
+        self.queue: deque = deque()
+
+    def observe(self, frame: dict) -> None:
+        """Add one observation frame (``state``, ``qpos`` and optionally ``image``)."""
+        if not self.frames:  # edge padding at the start of an episode
+            self.frames.extend([frame] * self.To)
+            self.qpos.extend([frame["qpos"]] * self.Th)
+        else:
+            self.frames.append(frame)
+            self.qpos.append(frame["qpos"])
+
+    def needs_plan(self) -> bool:
+        return not self.queue
+
+    def batch(self) -> dict:
+        """The current histories as a batch of one (the keys the policy reads)."""
+        b = {"state": np.stack([f["state"] for f in self.frames])[None],
+             "qpos_hist": np.stack(self.qpos)[None],
+             "prev_action": np.stack(self.prev)[None],
+             "prev_action_is_pad": np.array(self.prev_pad)[None]}
+        if "image" in self.frames[0]:
+            b["image"] = np.stack([f["image"] for f in self.frames])[None]
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
+
+    def plan(self, chunk: np.ndarray) -> None:
+        """Queue the first ``n_action_steps`` actions of a predicted chunk ``(H, A)``."""
+        self.queue.extend(np.asarray(chunk[: self.n_act], dtype=np.float32))
+
+    def act(self) -> np.ndarray:
+        a = self.queue.popleft()
+        self.prev.append(a)
+        self.prev_pad.append(False)
+        return a

@@ -1,0 +1,73 @@
+"""Configuration of the robot-action head."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...backbone import TransformerConfig
+from ...flow import ObjectiveConfig
+
+IMAGE_ENCODERS = ("resnet18_gn", "resnet_small_gn")
+
+
+@dataclass
+class PolicyConfig:
+    """Everything needed to rebuild an :class:`ActionFlowPolicy` (stored in its config.json).
+
+    Dimensions (``state_dim``, ``qpos_dim``, ``action_dim``, ``image_size``) are filled from the
+    dataset by the training tool. Shapes in docstrings: To = n_obs_steps, Th = n_hist,
+    H = horizon, A = action_dim, L = latent_tokens, Dz = latent_dim.
+    """
+
+    env_id: str = "PushCube-v1"
+    obs_mode: str = "state"  # state | rgb
+    control_mode: str = "pd_ee_delta_pos"
+    state_dim: int = 0
+    qpos_dim: int = 0
+    action_dim: int = 0
+    image_size: int = 0
+    camera: str = ""
+    # Windows.
+    n_obs_steps: int = 2
+    n_hist: int = 8  # proprio / previous-action history (the a2a source)
+    horizon: int = 16
+    n_action_steps: int = 8  # actions executed open loop before re-planning
+    # Source and target representation.
+    flow_space: str = "latent"  # latent: flow between learned chunk latents; action: in action space
+    latent_tokens: int = 4
+    latent_dim: int = 32
+    hidden_dim: int = 128  # encoder / decoder MLP width, and the condition token width
+    encoder_layers: int = 2  # linear layers of the chunk encoder, decoder and source encoder
+    use_prev_actions: bool = True  # previous actions join qpos in the history
+    history_in_cond: bool = True  # every objective also sees the history as a condition token
+    history_noise: float = 0.0  # A2A-Noise: N(0, s^2) on the normalised history, train and inference
+    # Images (rgb).
+    image_encoder: str = "resnet_small_gn"  # resnet18_gn (the paper's) | resnet_small_gn (CPU-sized)
+    image_features: int = 256
+    image_shift: int = 4  # random-shift augmentation (pixels) during training
+    # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5).
+    recon_weight: float = 0.5  # L1(Dec(Enc(a)), a)
+    decoded_rollout_weight: float = 0.5  # L1(Dec(ODE_K(x0)), a), flow objectives only
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    backbone: TransformerConfig = field(default_factory=lambda: TransformerConfig(preset="small"))
+
+    def __post_init__(self) -> None:
+        if self.obs_mode not in ("state", "rgb"):
+            raise ValueError(f"policy.obs_mode must be 'state' or 'rgb', got {self.obs_mode!r}")
+        if self.flow_space not in ("latent", "action"):
+            raise ValueError(f"policy.flow_space must be 'latent' or 'action', got {self.flow_space!r}")
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"policy.n_action_steps={self.n_action_steps} must lie in [1, horizon={self.horizon}]")
+        for name in ("n_obs_steps", "n_hist", "horizon", "latent_tokens", "latent_dim", "hidden_dim",
+                     "encoder_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"policy.{name} must be >= 1, got {getattr(self, name)}")
+        if self.flow_space == "action" and self.objective.name == "a2a" and not self.use_prev_actions:
+            raise ValueError("policy.flow_space=action with objective a2a flows from the previous actions: "
+                             "policy.use_prev_actions must be true")
+        if self.flow_space == "action" and self.n_hist < self.horizon and self.objective.name == "a2a":
+            raise ValueError(f"policy.flow_space=action flows from the last `horizon` actions: "
+                             f"policy.n_hist={self.n_hist} must be >= policy.horizon={self.horizon}")
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(f"policy.image_encoder={self.image_encoder!r} is not one of {list(IMAGE_ENCODERS)}")
+        if self.history_noise < 0:
+            raise ValueError(f"policy.history_noise must be >= 0, got {self.history_noise}")

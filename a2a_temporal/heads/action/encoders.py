@@ -1,0 +1,89 @@
+"""Encoders of the action head: observations (condition), history (source), chunks (target)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def mlp(inp: int, hidden: int, out: int, layers: int = 2) -> nn.Sequential:
+    mods, d = [], inp
+    for _ in range(layers - 1):
+        mods += [nn.Linear(d, hidden), nn.Mish()]
+        d = hidden
+    mods.append(nn.Linear(d, out))
+    return nn.Sequential(*mods)
+
+
+class TokenMLP(nn.Module):
+    """Flattened input ``(B, ...)`` -> ``(B, L, D)`` tokens, optionally LayerNorm-ed (no affine)."""
+
+    def __init__(self, inp: int, hidden: int, tokens: int, dim: int, layers: int = 3, norm: bool = True):
+        super().__init__()
+        self.tokens, self.dim = tokens, dim
+        self.net = mlp(inp, hidden, tokens * dim, layers)
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.net(x.flatten(1)).view(-1, self.tokens, self.dim)  # (B, L, D)
+        return F.layer_norm(z, (self.dim,)) if self.norm else z
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(max(1, channels // 16), channels)
+
+
+def build_image_backbone(name: str) -> tuple[nn.Module, int]:
+    """A timm ResNet with GroupNorm, built with ``pretrained=False`` (nothing is downloaded)."""
+    try:
+        import timm
+        from timm.models.resnet import BasicBlock, ResNet
+    except ImportError as e:  # pragma: no cover - timm is a core dependency
+        raise ImportError("rgb policies need timm: pip install timm") from e
+    if name == "resnet18_gn":
+        net = timm.create_model("resnet18", pretrained=False, num_classes=0, norm_layer=group_norm)
+    elif name == "resnet_small_gn":  # ResNet-10 with quarter width: CPU-sized
+        net = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), num_classes=0,
+                     stem_width=16, norm_layer=group_norm)
+    else:
+        raise ValueError(f"unknown image encoder {name!r}")
+    return net, net.num_features
+
+
+class ObservationEncoder(nn.Module):
+    """Per-frame condition tokens: state MLP, or image features + state. ``(B, To, ...) -> (B, To, Dc)``."""
+
+    def __init__(self, state_dim: int, out_dim: int, image_encoder: str | None = None, image_features: int = 256):
+        super().__init__()
+        self.image = None
+        inp = state_dim
+        if image_encoder is not None:
+            self.image, feat = build_image_backbone(image_encoder)
+            self.image_proj = nn.Linear(feat, image_features)
+            inp += image_features
+        self.net = mlp(inp, out_dim, out_dim, layers=2)
+
+    def forward(self, state: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        B, To = state.shape[:2]
+        parts = [state]  # (B, To, Ds), normalised
+        if self.image is not None:
+            feats = self.image(image.flatten(0, 1))  # (B*To, F)
+            parts.append(self.image_proj(feats).view(B, To, -1))  # (B, To, Fi)
+        return self.net(torch.cat(parts, dim=-1))  # (B, To, Dc)
+
+
+def prepare_images(image: torch.Tensor, shift: int = 0) -> torch.Tensor:
+    """uint8 ``(B, To, H, W, 3)`` -> float ``(B, To, 3, H, W)`` in [-1, 1], random shift if ``shift``."""
+    x = image.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)
+    if shift > 0:
+        B, To, C, H, W = x.shape
+        flat = F.pad(x.flatten(0, 1), (shift,) * 4, mode="replicate")
+        # One random offset per sample, shared across its frames.
+        ox = torch.randint(0, 2 * shift + 1, (B,), device=x.device).repeat_interleave(To)
+        oy = torch.randint(0, 2 * shift + 1, (B,), device=x.device).repeat_interleave(To)
+        rows = (oy[:, None] + torch.arange(H, device=x.device)[None])  # (B*To, H)
+        cols = (ox[:, None] + torch.arange(W, device=x.device)[None])  # (B*To, W)
+        n = torch.arange(flat.shape[0], device=x.device)[:, None, None]
+        flat = flat.permute(0, 2, 3, 1)[n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        x = flat.reshape(B, To, C, H, W)
+    return x

@@ -1,0 +1,103 @@
+"""Datasets of the video head: frames for the VAE, cached latent windows for the predictor."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ...data.video_folder import Clip
+
+
+class FrameDataset(Dataset):
+    """Every frame of every clip; batches are ``{"frames": uint8 (B, H, W, 3)}``."""
+
+    def __init__(self, clips: list[Clip]):
+        self.frames = torch.from_numpy(np.concatenate([c.frames for c in clips]))
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+    def __getitems__(self, idx) -> dict:
+        return {"frames": self.frames[torch.as_tensor(idx)]}
+
+
+class LatentWindows(Dataset):
+    """(clip, t) windows over per-clip latents ``(T, C, h, w)``, ``t >= 1``::
+
+        context (K, C, h, w)  latents t-K .. t-1 (edge-padded before the clip start)
+        target  (C, h, w)     latent t
+        action  (Da,)         action from frame t-1 to t (action-conditioned data only)
+    """
+
+    def __init__(self, latents: list[torch.Tensor], context: int, actions: list[np.ndarray] | None = None):
+        self.K = context
+        self.lat = torch.cat(latents)
+        self.act = torch.from_numpy(np.concatenate(actions)) if actions is not None else None
+        starts, a_starts, ts = [], [], []
+        o = a = 0
+        for z in latents:
+            T = z.shape[0]
+            ts.append(torch.arange(1, T))
+            starts.append(torch.full((T - 1,), o))
+            a_starts.append(torch.full((T - 1,), a))
+            o += T
+            a += T - 1
+        self.t, self.start, self.a_start = torch.cat(ts), torch.cat(starts), torch.cat(a_starts)
+
+    def __len__(self) -> int:
+        return self.t.shape[0]
+
+    def __getitems__(self, idx) -> dict:
+        idx = torch.as_tensor(idx)
+        t, s = self.t[idx][:, None], self.start[idx][:, None]
+        ctx = (t + torch.arange(-self.K, 0)).clamp_min(0)  # (B, K)
+        batch = {"context": self.lat[s + ctx], "target": self.lat[s[:, 0] + t[:, 0]]}
+        if self.act is not None:
+            batch["action"] = self.act[self.a_start[idx] + self.t[idx] - 1]
+        return batch
+
+
+def identity_collate(batch):
+    return batch
+
+
+def cache_key(vae_dir: Path, clips: list[Clip], frame_stride: int) -> str:
+    h = hashlib.sha256()
+    for f in ("config.json", "model.safetensors"):
+        p = Path(vae_dir) / f
+        st = p.stat()
+        h.update(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for c in clips:
+        st = Path(c.path).stat()
+        h.update(f"{Path(c.path).resolve()}:{st.st_size}:{st.st_mtime_ns}:{c.frames.shape}".encode())
+    h.update(str(frame_stride).encode())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_clips(vae, clips: list[Clip], cache_dir: Path | None = None, key: str | None = None,
+                 batch_size: int = 64, progress: bool = True) -> list[torch.Tensor]:
+    """Scaled VAE latents ``(T, C, h, w)`` per clip, cached once per (VAE, dataset) in ``cache_dir``."""
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+
+    path = Path(cache_dir) / f"latents-{key}.safetensors" if cache_dir is not None and key else None
+    if path is not None and path.is_file():
+        data = load_file(str(path))
+        return [data[f"clip_{i}"] for i in range(len(clips))]
+    out = []
+    vae.eval()
+    for c in tqdm(clips, desc="encode latents", disable=not progress, dynamic_ncols=True):
+        frames = torch.from_numpy(c.frames)
+        out.append(torch.cat([vae.encode(frames[i:i + batch_size], c.path) for i in range(0, len(frames), batch_size)]).cpu())
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file({f"clip_{i}": z.contiguous() for i, z in enumerate(out)}, str(tmp),
+                  metadata={"clips": json.dumps([c.path for c in clips])})
+        tmp.replace(path)
+    return out

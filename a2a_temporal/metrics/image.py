@@ -1,0 +1,26 @@
+"""Per-frame PSNR and SSIM on uint8 frames ``(N, H, W, 3)`` (data range [0, 1])."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def to_float(frames) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` -> float ``(N, 3, H, W)`` in [0, 1]."""
+    x = torch.as_tensor(np.asarray(frames))
+    return x.permute(0, 3, 1, 2).float() / 255.0
+
+
+def per_frame_psnr(pred, truth) -> np.ndarray:
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    p, t = to_float(pred), to_float(truth)
+    out = peak_signal_noise_ratio(p, t, data_range=1.0, reduction="none", dim=(1, 2, 3)).numpy()
+    return np.minimum(out, 100.0)  # identical frames: cap the infinite PSNR at 100 dB
+
+
+def per_frame_ssim(pred, truth) -> np.ndarray:
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    p, t = to_float(pred), to_float(truth)
+    return structural_similarity_index_measure(p, t, data_range=1.0, reduction="none").numpy()

@@ -1,0 +1,131 @@
+"""Policy data: windows and padding, the normaliser, the action queue (no simulator needed)."""
+import numpy as np
+import pytest
+import torch
+
+from a2a_temporal.data.maniskill import Episode
+from a2a_temporal.data.normalize import Normalizer
+from a2a_temporal.data.windows import PolicyWindows
+from a2a_temporal.heads.action import ActionFlowPolicy, PolicyConfig
+from a2a_temporal.backbone import TransformerConfig
+from a2a_temporal.flow import ObjectiveConfig
+
+
+def episode(T, offset=0.0, Ds=3, Dq=2, A=2):
+    """Values encode (episode offset + time) so windows can be checked exactly."""
+    t_obs = np.arange(T + 1, dtype=np.float32)[:, None] + offset
+    t_act = np.arange(T, dtype=np.float32)[:, None] + offset
+    return Episode(state=np.repeat(t_obs, Ds, 1), qpos=np.repeat(t_obs, Dq, 1), action=np.repeat(t_act, A, 1) + 0.5)
+
+
+def test_windows_and_padding_edges():
+    eps = [episode(5, 0.0), episode(4, 100.0)]
+    w = PolicyWindows(eps, n_obs_steps=2, n_hist=3, horizon=4)
+    assert len(w) == 9
+    s = w[0]  # first step of episode 0
+    assert s["state"][:, 0].tolist() == [0, 0]  # edge-padded before the start
+    assert s["qpos_hist"][:, 0].tolist() == [0, 0, 0]
+    assert s["prev_action_is_pad"].tolist() == [True, True, True]
+    assert s["prev_action"].abs().sum() == 0
+    assert s["action"][:, 0].tolist() == [0.5, 1.5, 2.5, 3.5]
+    assert s["action_is_pad"].tolist() == [False] * 4
+    s = w[4]  # last step (t = 4) of episode 0
+    assert s["state"][:, 0].tolist() == [3, 4]
+    assert s["prev_action"][:, 0].tolist() == [1.5, 2.5, 3.5]
+    assert s["prev_action_is_pad"].tolist() == [False] * 3
+    assert s["action"][:, 0].tolist() == [4.5, 4.5, 4.5, 4.5]  # edge-padded after the end
+    assert s["action_is_pad"].tolist() == [False, True, True, True]
+    s = w[6]  # t = 1 of episode 1: never reads episode 0
+    assert s["state"][:, 0].tolist() == [100, 101]
+    assert s["prev_action"][:, 0].tolist() == [0, 0, 100.5]
+    assert s["prev_action_is_pad"].tolist() == [True, True, False]
+    batch = w.__getitems__([0, 4, 6])
+    assert batch["action"].shape == (3, 4, 2) and batch["state"].shape == (3, 2, 3)
+
+
+def test_normalizer_round_trip_and_constant_dims():
+    n = Normalizer({"x": 3}, {"x": "minmax"})
+    data = np.stack([np.linspace(-2, 6, 50), np.full(50, 7.0), np.linspace(0, 1, 50)], 1)
+    n.fit({"x": data})
+    x = torch.as_tensor(data, dtype=torch.float32)
+    z = n.normalize("x", x)
+    assert torch.allclose(z[:, 0].min(), torch.tensor(-1.0)) and torch.allclose(z[:, 0].max(), torch.tensor(1.0))
+    assert torch.allclose(z[:, 1], torch.zeros(50))  # constant dimension: centred, scale 1
+    assert torch.allclose(n.unnormalize("x", z), x, atol=1e-5)
+    m = Normalizer({"x": 3}, {"x": "meanstd"})
+    m.fit({"x": data})
+    assert torch.allclose(m.normalize("x", x)[:, 0].std(), torch.tensor(1.0), atol=1e-3)
+
+
+def tiny_policy(**kw):
+    cfg = PolicyConfig(state_dim=3, qpos_dim=2, action_dim=2, n_obs_steps=2, n_hist=4, horizon=4, n_action_steps=3,
+                       hidden_dim=32, latent_dim=8, latent_tokens=2,
+                       backbone=TransformerConfig(preset="tiny", width=32, depth=1), **kw)
+    policy = ActionFlowPolicy(cfg)
+    eps = [episode(6, 0.0), episode(5, 3.0)]
+    w = PolicyWindows(eps, cfg.n_obs_steps, cfg.n_hist, cfg.horizon)
+    policy.normalizer.fit({"state": w.state, "qpos": w.qpos, "action": w.action})
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in policy.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return policy.eval(), w
+
+
+def test_normalizer_travels_inside_the_weights(tmp_path):
+    policy, _ = tiny_policy()
+    policy.save_pretrained(tmp_path / "p")
+    from safetensors.torch import load_file
+    state = load_file(tmp_path / "p" / "model.safetensors")
+    assert "normalizer.action_scale" in state and bool(state["normalizer.fitted"])
+    loaded = ActionFlowPolicy.from_pretrained(tmp_path / "p")
+    assert torch.equal(loaded.normalizer.action_offset, policy.normalizer.action_offset)
+    assert torch.equal(loaded.normalizer.state_scale, policy.normalizer.state_scale)
+
+
+def test_unfitted_normalizer_is_refused():
+    policy, w = tiny_policy()
+    fresh = ActionFlowPolicy(policy.config)
+    with pytest.raises(RuntimeError, match="never fitted"):
+        fresh.predict_action_chunk(w.__getitems__([0]))
+
+
+@pytest.mark.parametrize("objective", ["a2a", "flow", "ddim", "regression", "mip"])
+@pytest.mark.parametrize("space", ["latent", "action"])
+def test_every_objective_trains_and_predicts(objective, space):
+    policy, w = tiny_policy(objective=ObjectiveConfig(name=objective), flow_space=space)
+    policy.train()
+    loss, info = policy(w.__getitems__(list(range(8))))
+    loss.backward()
+    assert torch.isfinite(loss)
+    chunk = policy.eval().predict_action_chunk(w.__getitems__([0, 1]), steps=2)
+    assert chunk.shape == (2, 4, 2) and torch.isfinite(chunk).all()
+
+
+def test_select_action_serves_a_chunk_then_replans(monkeypatch):
+    policy, _ = tiny_policy()
+    chunks = []
+    real = policy.predict_action_chunk
+
+    def spy(batch, steps=None, method=None):
+        out = real(batch, steps, method)
+        chunks.append((batch, out[0].numpy().copy()))
+        return out
+
+    monkeypatch.setattr(policy, "predict_action_chunk", spy)
+    policy.reset()
+    served = []
+    for t in range(7):
+        frame = {"state": np.full(3, float(t), np.float32), "qpos": np.full(2, float(t), np.float32)}
+        served.append(policy.select_action(frame))
+    assert len(chunks) == 3  # steps 0, 3, 6 (n_action_steps = 3)
+    assert np.allclose(np.stack(served[:3]), chunks[0][1][:3])
+    assert np.allclose(np.stack(served[3:6]), chunks[1][1][:3])
+    # The second plan sees the actions executed so far as its previous actions.
+    b = chunks[1][0]
+    assert b["prev_action_is_pad"][0].tolist() == [True, False, False, False]
+    assert np.allclose(b["prev_action"][0, 1:].numpy(), np.stack(served[:3]))
+    assert b["state"][0, :, 0].tolist() == [2.0, 3.0]
+    policy.reset()
+    policy.select_action({"state": np.zeros(3, np.float32), "qpos": np.zeros(2, np.float32)})
+    assert len(chunks) == 4

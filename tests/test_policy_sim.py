@@ -1,0 +1,170 @@
+"""End to end on the real ManiSkill simulator, tiny: demos -> training -> evaluation, and bad input."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from a2a_temporal.errors import DataError
+
+from conftest import run_tool
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+
+
+def tiny_overrides(demos, out):
+    return ["--config", ROOT / "configs/policy/pushcube_state.yaml", "--output-dir", out,
+            f"--dataset.path={demos}", "--train.steps=20", "--train.batch_size=16", "--train.log_every=5",
+            "--train.eval_every=0", "--eval.episodes=1", "--eval.num_envs=1",
+            "--eval.max_episode_steps=10", "--policy.backbone.width=32", "--policy.backbone.depth=1",
+            "--policy.hidden_dim=32"]
+
+
+@pytest.mark.slow
+def test_end_to_end_demos_train_eval(demos, tmp_path):
+    with h5py.File(demos) as f:
+        assert len([k for k in f if k.startswith("traj_")]) == 3
+        assert f["traj_0/actions"].shape[1] == 4  # pd_ee_delta_pos: xyz + gripper
+    meta = json.loads(demos.with_suffix(".json").read_text())
+    assert meta["env_info"]["env_kwargs"]["control_mode"] == "pd_ee_delta_pos"
+
+    r = run_tool("train_policy.py", *tiny_overrides(demos, tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    ckpt = tmp_path / "run" / "checkpoints"
+    assert (ckpt / "last" / "pretrained_model" / "model.safetensors").is_file()
+    assert (ckpt / "best").is_symlink()
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["steps"] == 20
+    metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/success_once" in m for m in metrics)
+
+    out_json = tmp_path / "eval" / "eval.json"
+    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run", "--episodes", 2, "--steps", 1,
+                 "--json", out_json, "--num-envs", 2, "--max-episode-steps", 20, "--seed", 7,
+                 "--video-dir", tmp_path / "videos", "--video-episodes", 1, "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out_json.read_text())
+    assert res["complete"] and res["episodes"] == 2 and res["seeds"] == [7, 8]
+    assert 0.0 <= res["success_once"] <= 1.0 and res["success_at_end"] <= res["success_once"]
+    lat = res["latency"]
+    # 20 steps, re-planning every 8: ceil(20 / 8) = 3 inference calls per episode, never more.
+    assert lat["calls"] == 2 * 3 and lat["p50_ms"] > 0 and lat["batch_size"] == 1
+    assert res["versions"]["mani_skill"] and res["policy_config"]["env_id"] == "PushCube-v1"
+    episodes = [json.loads(x) for x in out_json.with_name("eval.episodes.jsonl").read_text().splitlines()]
+    assert [e["seed"] for e in episodes] == [7, 8]
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1
+    from a2a_temporal.data.video_io import read_video
+    assert read_video(videos[0]).shape[0] == 20
+
+
+@pytest.mark.slow
+def test_checkpoint_reload_gives_identical_actions(demos, tmp_path):
+    sys.path.insert(0, str(TOOLS))
+    from train_policy import TrainPolicyConfig, build
+    from a2a_temporal.config import load_config
+    from a2a_temporal.heads.action import ActionFlowPolicy
+
+    cfg = load_config(TrainPolicyConfig, ROOT / "configs/policy/pushcube_state.yaml",
+                      [f"--dataset.path={demos}", "--policy.history_noise=0.1"])
+    _, data, policy = build(cfg)
+    with torch.no_grad():
+        for p in policy.net.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    policy.save_pretrained(tmp_path / "p")
+    loaded = ActionFlowPolicy.from_pretrained(tmp_path / "p")
+    batch = data.__getitems__([0, 10, 50])
+    torch.manual_seed(3)
+    a = policy.eval().predict_action_chunk(batch)
+    torch.manual_seed(3)
+    b = loaded.predict_action_chunk(batch)
+    assert torch.equal(a, b)
+    # And through the closed-loop interface.
+    frames = [{"state": data.state[i], "qpos": data.qpos[i]} for i in range(10)]
+    outs = []
+    for pol in (policy, loaded):
+        pol.reset()
+        torch.manual_seed(5)
+        outs.append(np.stack([pol.select_action(f) for f in frames]))
+    assert np.array_equal(outs[0], outs[1])
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def one_line_error(r):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), r.stderr[-2000:]
+    return lines[-1]
+
+
+def train_cli(demos, tmp_path, *extra):
+    return run_tool("train_policy.py", "--config", ROOT / "configs/policy/pushcube_state.yaml",
+                    "--output-dir", tmp_path / "run", f"--dataset.path={demos}", "--train.steps=2",
+                    "--eval.episodes=0", *extra)
+
+
+@pytest.mark.slow
+def test_truncated_h5_is_a_clear_error(demos, tmp_path):
+    bad = tmp_path / "trunc.h5"
+    data = demos.read_bytes()
+    bad.write_bytes(data[: len(data) // 3])
+    shutil.copy(demos.with_suffix(".json"), bad.with_suffix(".json"))
+    line = one_line_error(train_cli(bad, tmp_path))
+    assert str(bad) in line and ("HDF5" in line or "truncated" in line)
+
+
+def test_non_maniskill_h5_is_a_clear_error(tmp_path):
+    bad = tmp_path / "other.h5"
+    with h5py.File(bad, "w") as f:
+        f["images"] = np.zeros((3, 4))
+    from a2a_temporal.data.maniskill import read_demos
+
+    with pytest.raises(DataError, match="other.json: missing"):
+        read_demos(bad)
+    bad.with_suffix(".json").write_text(json.dumps({"env_info": {"env_id": "X", "env_kwargs": {"obs_mode": "state"}},
+                                                    "episodes": []}))
+    with pytest.raises(DataError, match="no traj_"):
+        read_demos(bad)
+    bad.with_suffix(".json").write_text("{}")
+    with pytest.raises(DataError, match="not ManiSkill trajectory metadata"):
+        read_demos(bad)
+
+
+@pytest.mark.slow
+def test_control_mode_mismatch_is_a_clear_error(demos, tmp_path):
+    line = one_line_error(train_cli(demos, tmp_path, "--policy.control_mode=pd_joint_delta_pos"))
+    assert "pd_ee_delta_pos" in line and "pd_joint_delta_pos" in line and str(demos) in line
+
+
+@pytest.mark.slow
+def test_nan_actions_are_a_clear_error(demos, tmp_path):
+    bad = tmp_path / "nan.h5"
+    shutil.copy(demos, bad)
+    shutil.copy(demos.with_suffix(".json"), bad.with_suffix(".json"))
+    with h5py.File(bad, "a") as f:
+        f["traj_1/actions"][5, 2] = np.nan
+    line = one_line_error(train_cli(bad, tmp_path))
+    assert "traj_1/actions" in line and "NaN" in line and "step 5" in line
+
+
+def test_env_needing_download_fails_fast():
+    from a2a_temporal.envs.maniskill import check_env_offline
+
+    with pytest.raises(DataError, match="asset download"):
+        check_env_offline("PickSingleYCB-v1")
+    with pytest.raises(DataError, match="unknown ManiSkill env id"):
+        check_env_offline("PushCubeX-v9")
+    r = subprocess.run([sys.executable, str(TOOLS / "generate_demos.py"), "--env-id", "PickSingleYCB-v1",
+                        "--num-demos", "1", "--out", "/tmp/never-written"], capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL, cwd=ROOT)
+    line = one_line_error(r)
+    assert "PickSingleYCB-v1" in line and "download" in line
+    assert not Path("/tmp/never-written").exists()
