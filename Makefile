@@ -18,7 +18,7 @@ $(STAMP): $(LOCK) pyproject.toml scripts/setup_venv.sh
 	@touch $@
 
 demo: setup
-	$(PY) demos/toy_single_step.py --config configs/toy/default.yaml
+	$(PY) demos/pushcube_a2a.py
 
 toy: setup
 	$(PY) demos/toy_single_step.py --config configs/toy/default.yaml

@@ -168,3 +168,17 @@ def test_env_needing_download_fails_fast():
     line = one_line_error(r)
     assert "PickSingleYCB-v1" in line and "download" in line
     assert not Path("/tmp/never-written").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id,control", [("PickCube-v1", "pd_ee_delta_pos"), ("StackCube-v1", "pd_ee_delta_pos"),
+                                            ("PegInsertionSide-v1", "pd_joint_delta_pos"),
+                                            ("PullCube-v1", "pd_ee_delta_pos"), ("LiftPegUpright-v1", "pd_joint_delta_pos")])
+def test_generate_demos_for_each_supported_env(env_id, control, tmp_path):
+    from a2a_temporal.data.maniskill import read_demos
+    from a2a_temporal.envs.demos import make_dataset
+
+    s = make_dataset(env_id, 1, "state", control, tmp_path / env_id, progress=False)
+    meta, episodes = read_demos(s["path"])
+    assert meta.env_id == env_id and meta.control_mode == control and len(episodes) == 1
+    assert episodes[0].length > 10 and meta.qpos_dim == 9

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
 from a2a_temporal.data.maniskill import check_matches, read_demos
@@ -82,6 +80,23 @@ def build(cfg: TrainPolicyConfig):
     return meta, data, policy
 
 
+def make_eval_fn(ev: PolicyEvalConfig):
+    """Closed-loop evaluation in the simulator during training (None when disabled)."""
+    if ev.episodes <= 0:
+        return None
+    from a2a_temporal.envs.evaluate import evaluate
+
+    def eval_fn(model, step):
+        res = evaluate(model, episodes=ev.episodes, steps=ev.steps, seed=ev.seed, num_envs=ev.num_envs,
+                       max_episode_steps=ev.max_episode_steps, threads=ev.threads, progress=False)
+        print(f"\n[eval @ {step}] success_once={res['success_once']:.2f} "
+              f"success_at_end={res['success_at_end']:.2f} p50={res['latency']['p50_ms']:.2f} ms", flush=True)
+        return {"success_once": res["success_once"], "success_at_end": res["success_at_end"],
+                "latency_p50_ms": res["latency"]["p50_ms"]}
+
+    return eval_fn
+
+
 @run_cli
 def main(argv=None) -> dict:
     argv = normalise_flags(list(sys.argv[1:] if argv is None else argv))
@@ -92,19 +107,7 @@ def main(argv=None) -> dict:
     print(f"dataset: {meta.path} ({meta.num_episodes} demos, {len(data)} windows, {meta.env_id}, "
           f"obs={meta.obs_mode}, control={meta.control_mode}); policy: {cfg.policy.objective.name}, "
           f"{sum(p.numel() for p in policy.parameters()) / 1e6:.2f}M parameters", flush=True)
-    eval_fn = None
-    ev = cfg.eval
-    if ev.episodes > 0:
-        from a2a_temporal.envs.evaluate import evaluate
-
-        def eval_fn(model, step):
-            res = evaluate(model, episodes=ev.episodes, steps=ev.steps, seed=ev.seed, num_envs=ev.num_envs,
-                           max_episode_steps=ev.max_episode_steps, threads=ev.threads, progress=False)
-            print(f"\n[eval @ {step}] success_once={res['success_once']:.2f} "
-                  f"success_at_end={res['success_at_end']:.2f} p50={res['latency']['p50_ms']:.2f} ms", flush=True)
-            return {"success_once": res["success_once"], "success_at_end": res["success_at_end"],
-                    "latency_p50_ms": res["latency"]["p50_ms"]}
-
+    eval_fn = make_eval_fn(cfg.eval)
     trainer = Trainer(policy, data, cfg.train, cfg.output_dir, eval_fn=eval_fn, collate_fn=collate_batch,
                       run_config=to_dict(cfg), pretrained_extra={"dataset": meta.path})
     t0 = time.perf_counter()

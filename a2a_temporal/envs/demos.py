@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -137,7 +136,8 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
         kept = trim_episodes(converted, num_demos)
         if kept < num_demos:
             raise DataError(f"{env_id}: only {kept} of {stats['planned']} demos converted to "
-                            f"{control_mode}; try another control mode (PegInsertionSide needs pd_joint_delta_pos)")
+                            f"{control_mode}; tasks that need rotation (PegInsertionSide, LiftPegUpright) convert to "
+                            "pd_joint_delta_pos or pd_ee_delta_pose")
         summary = {"env_id": env_id, "num_demos": kept, "obs_mode": obs_mode, "control_mode": control_mode,
                    "seed": seed, "image_size": image_size, "dataset": converted.name, **stats,
                    "convert_seconds": round(time.perf_counter() - t1, 2),
@@ -145,7 +145,3 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
         (tmp / "dataset.json").write_text(json.dumps(summary, indent=2))
     summary["path"] = str(out / summary["dataset"])
     return summary
-
-
-def remove_dataset(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

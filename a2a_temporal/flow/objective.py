@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from .path import StraightPath, expand_time
+from .path import StraightPath
 from .solvers import CALLS_PER_STEP, METHODS, solve
 from .time import build_time_sampler
 
