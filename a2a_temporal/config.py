@@ -77,9 +77,36 @@ def load_config(cls, path: str | Path | None = None, overrides: Sequence[str] = 
         raise ConfigError(f"{where}{_explain(e)}") from None
 
 
+DASH_ALIASES = {"--output-dir": "output_dir", "--vae-path": "vae_path"}
+
+
+def _apply_aliases(argv: list[str]) -> list[str]:
+    """``--output-dir DIR`` / ``--output-dir=DIR`` -> ``--output_dir=DIR`` (the documented spellings)."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if name in DASH_ALIASES:
+            if "=" in a:
+                out.append(f"--{DASH_ALIASES[name]}={a.split('=', 1)[1]}")
+            elif i + 1 < len(argv):
+                out.append(f"--{DASH_ALIASES[name]}={argv[i + 1]}")
+                i += 1
+            else:
+                raise ConfigError(f"{name} needs a value")
+        else:
+            out.append(a)
+        i += 1
+    return out
+
+
 def parse_cli(cls, argv: Sequence[str] | None = None, default_config: str | Path | None = None):
-    """Parse ``[--config FILE] [--section.key=value ...]`` (``--help`` lists every key)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Parse ``[--config FILE] [--section.key=value ...]`` (``--help`` lists every key).
+
+    ``--output-dir DIR`` and ``--vae-path DIR`` are accepted for the ``output_dir`` / ``vae_path``
+    fields.
+    """
+    argv = _apply_aliases(list(sys.argv[1:] if argv is None else argv))
     path, rest, i = default_config, [], 0
     while i < len(argv):
         a = argv[i]

@@ -10,7 +10,6 @@ Evaluates in the simulator every ``train.eval_every`` steps (and at the end) and
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,20 +49,6 @@ class TrainPolicyConfig:
     eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
 
 
-def normalise_flags(argv: list[str]) -> list[str]:
-    """Accept ``--output-dir DIR`` (the documented spelling) besides ``--output_dir=DIR``."""
-    out, i = [], 0
-    while i < len(argv):
-        a = argv[i]
-        if a in ("--output-dir", "--output_dir") and i + 1 < len(argv):
-            out.append(f"--output_dir={argv[i + 1]}")
-            i += 2
-            continue
-        out.append(a.replace("--output-dir=", "--output_dir=", 1))
-        i += 1
-    return out
-
-
 def build(cfg: TrainPolicyConfig):
     """Dataset, windows and an (unfitted-to-be-fitted) policy for ``cfg``."""
     if not cfg.dataset.path:
@@ -99,7 +84,6 @@ def make_eval_fn(ev: PolicyEvalConfig):
 
 @run_cli
 def main(argv=None) -> dict:
-    argv = normalise_flags(list(sys.argv[1:] if argv is None else argv))
     cfg = parse_cli(TrainPolicyConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")

@@ -11,32 +11,20 @@ model.safetensors}, OUTPUT_DIR/vae_summary.json and a reconstruction PNG.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from a2a_temporal.cli import run_cli  # noqa: E402
-from a2a_temporal.config import parse_cli, to_dict  # noqa: E402
-from a2a_temporal.data.video_folder import load_folder  # noqa: E402
-from a2a_temporal.errors import ConfigError  # noqa: E402
-from a2a_temporal.heads.video import VAEConfig, VideoVAE  # noqa: E402
-from a2a_temporal.heads.video.data import FrameDataset, identity_collate  # noqa: E402
-from a2a_temporal.metrics import per_frame_psnr  # noqa: E402
-from a2a_temporal.training import TrainConfig, Trainer  # noqa: E402
-from train_policy import normalise_flags  # noqa: E402
-
-
-@dataclass
-class VideoDataConfig:
-    root: str = ""  # folder of videos (e.g. from tools/render_videos.py); split train/val by file
-    size: int = 64  # frames are resized to size x size
-    val_every: int = 10  # every val_every-th video (sorted) is held out
-    frame_stride: int = 1
+from a2a_temporal.cli import run_cli
+from a2a_temporal.config import parse_cli, to_dict
+from a2a_temporal.data.video_folder import VideoDataConfig, load_folder
+from a2a_temporal.errors import ConfigError
+from a2a_temporal.heads.video import VAEConfig, VideoVAE
+from a2a_temporal.heads.video.data import FrameDataset, identity_collate
+from a2a_temporal.metrics import per_frame_psnr
+from a2a_temporal.training import TrainConfig, Trainer
 
 
 @dataclass
@@ -65,7 +53,7 @@ def save_grid(path: Path, truth: torch.Tensor, rec: torch.Tensor, n: int = 8) ->
 
 @run_cli
 def main(argv=None) -> dict:
-    cfg = parse_cli(TrainVAEConfig, normalise_flags(list(sys.argv[1:] if argv is None else argv)))
+    cfg = parse_cli(TrainVAEConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")
     if not cfg.data.root:

@@ -11,7 +11,6 @@ against the truth and against copying the last frame; ``best`` keeps the highest
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -19,18 +18,14 @@ from typing import Optional
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from a2a_temporal.cli import run_cli  # noqa: E402
-from a2a_temporal.config import parse_cli, to_dict  # noqa: E402
-from a2a_temporal.data.video_folder import load_folder  # noqa: E402
-from a2a_temporal.errors import ConfigError  # noqa: E402
-from a2a_temporal.heads.video import LatentVideoFlow, VideoFlowConfig, VideoVAE  # noqa: E402
-from a2a_temporal.heads.video.data import LatentWindows, cache_key, encode_clips, identity_collate  # noqa: E402
-from a2a_temporal.metrics import per_frame_psnr  # noqa: E402
-from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained  # noqa: E402
-from train_policy import normalise_flags  # noqa: E402
-from train_vae import VideoDataConfig  # noqa: E402
+from a2a_temporal.cli import run_cli
+from a2a_temporal.config import parse_cli, to_dict
+from a2a_temporal.data.video_folder import VideoDataConfig, load_folder
+from a2a_temporal.errors import ConfigError
+from a2a_temporal.heads.video import LatentVideoFlow, VideoFlowConfig, VideoVAE
+from a2a_temporal.heads.video.data import LatentWindows, cache_key, encode_clips, identity_collate
+from a2a_temporal.metrics import per_frame_psnr
+from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained
 
 
 @dataclass
@@ -103,7 +98,6 @@ def next_frame_psnr(model: LatentVideoFlow, val, steps=None, batch: int = 64) ->
 
 @run_cli
 def main(argv=None) -> dict:
-    argv = [a.replace("--vae-path", "--vae_path", 1) for a in normalise_flags(list(sys.argv[1:] if argv is None else argv))]
     cfg = parse_cli(TrainVideoConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")

@@ -36,7 +36,6 @@ def import_maniskill():
     global _PATCHED
     os.environ.setdefault("MS_SKIP_ASSET_DOWNLOAD_PROMPT", "0")
     try:
-        import gymnasium  # noqa: F401
         import mani_skill.envs  # noqa: F401  (registers the environments)
         from mani_skill.utils import download_asset
     except ImportError as e:
