@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,10 @@ def main(argv=None) -> dict:
     summary_file = run / "train_summary.json"
     if a.force or not summary_file.is_file():
         args = ["--config", a.config, "--output-dir", str(run), f"--dataset.path={h5}", "--eval.episodes=0"]
+        if (run / "checkpoints" / "last").exists() and not a.force:
+            args.append("--train.resume=true")  # an interrupted earlier run: continue it
+        elif a.force:
+            shutil.rmtree(run, ignore_errors=True)
         if a.train_steps:
             args.append(f"--train.steps={a.train_steps}")
         train_policy.main(args)

@@ -19,7 +19,9 @@ if [ ! -f "$h5" ]; then
 fi
 run="runs/${task}_${objective}"
 if [ ! -f "$run/train_summary.json" ]; then
-  "$py" tools/train_policy.py --config "$cfg" --output-dir "$run" --policy.objective.name="$objective"
+  resume=""
+  [ -e "$run/checkpoints/last" ] && resume="--train.resume=true"  # continue an interrupted run
+  "$py" tools/train_policy.py --config "$cfg" --output-dir "$run" --policy.objective.name="$objective" $resume
 fi
 "$py" tools/eval_policy.py --checkpoint "$run/checkpoints/last" --episodes 100 --steps "$steps" --seed 0 \
   --num-envs 2 --json "$run/eval_${steps}step.json" --quiet

@@ -182,3 +182,17 @@ def test_generate_demos_for_each_supported_env(env_id, control, tmp_path):
     meta, episodes = read_demos(s["path"])
     assert meta.env_id == env_id and meta.control_mode == control and len(episodes) == 1
     assert episodes[0].length > 10 and meta.qpos_dim == 9
+
+
+@pytest.mark.slow
+def test_latency_benchmark_tool(demos, tmp_path):
+    out = tmp_path / "lat.json"
+    r = run_tool("benchmark.py", "--config", ROOT / "configs/policy/pushcube_state.yaml", "--variants", "a2a:1",
+                 "flow:4", "ddim:3", "--calls", 6, "--rounds", 2, "--json", out, f"--dataset.path={demos}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    rows = {row["variant"]: row for row in res["rows"]}
+    assert rows["a2a:1"]["model_calls"] == 1 and rows["flow:4"]["model_calls"] == 4 and rows["ddim:3"]["model_calls"] == 3
+    assert rows["a2a:1"]["ratio_to_reference"] == 1.0
+    assert res["threads"] == 1 and res["calls_per_variant"] == 6
+    assert out.with_suffix(".png").is_file()

@@ -129,3 +129,11 @@ def test_two_processes_match_single_process_gradient_average(tmp_path):
     w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert max((w1[k] - w2[k]).abs().max().item() for k in w1) < 1e-5
     assert (tmp_path / "two" / "checkpoints" / "last" / "training_state" / "rng_state_1.safetensors").is_file()
+
+
+def test_refuses_to_overwrite_an_existing_run(tmp_path):
+    from a2a_temporal.errors import ConfigError
+
+    Trainer(make_model(), DATA, cfg(steps=2), tmp_path, progress=False).fit()
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        Trainer(make_model(), DATA, cfg(steps=2), tmp_path, progress=False)

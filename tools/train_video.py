@@ -58,7 +58,8 @@ def resolve_vae(path: str) -> Path:
 
 def load_data(cfg: TrainVideoConfig, vae: VideoVAE, vae_dir: Path, split: str, progress: bool = True):
     clips = load_folder(cfg.data.root, cfg.data.size, split, cfg.data.val_every, cfg.data.frame_stride,
-                        with_actions=cfg.video.use_actions, min_frames=2, progress=progress)
+                        with_actions=cfg.video.use_actions, min_frames=2, progress=progress,
+                        all_phases=cfg.data.all_phases and split == "train")
     if cfg.video.use_actions and clips[0].actions is None:
         raise ConfigError(f"video.use_actions=true but the videos in {cfg.data.root} have no .actions.npy beside them")
     latents = encode_clips(vae, clips, vae_dir / "latent_cache", cache_key(vae_dir, clips, cfg.data.frame_stride),

@@ -90,6 +90,11 @@ class Trainer:
         self.history: list[dict] = []
         if cfg.resume:
             self._resume()
+        elif (self.ckpt_root / "last").exists():
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{self.out} already holds a training run; pass --train.resume=true to continue "
+                              "it, or choose another output directory")
         self.ddp_model, self.optimizer = self.acc.prepare(model, self.optimizer)
 
     # ----------------------------------------------------------------------------- state
