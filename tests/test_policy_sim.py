@@ -196,3 +196,28 @@ def test_latency_benchmark_tool(demos, tmp_path):
     assert rows["a2a:1"]["ratio_to_reference"] == 1.0
     assert res["threads"] == 1 and res["calls_per_variant"] == 6
     assert out.with_suffix(".png").is_file()
+
+
+@pytest.mark.slow
+def test_rgb_policy_end_to_end(tmp_path):
+    """64 px camera demos -> a few training steps with the CPU-sized GroupNorm ResNet -> closed loop."""
+    out = tmp_path / "rgb"
+    r = run_tool("generate_demos.py", "--env-id", "PickCube-v1", "--num-demos", 2, "--obs-mode", "rgb",
+                 "--image-size", 64, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    h5 = Path(r.stdout.strip().splitlines()[-1])
+    from a2a_temporal.data.maniskill import read_demos
+
+    meta, episodes = read_demos(h5)
+    assert meta.obs_mode == "rgb" and meta.image_size == 64 and episodes[0].image.shape[1:] == (64, 64, 3)
+    assert episodes[0].image.shape[0] == episodes[0].state.shape[0]
+    r = run_tool("train_policy.py", "--config", ROOT / "configs/policy/pickcube_rgb.yaml", "--output-dir",
+                 tmp_path / "run", f"--dataset.path={h5}", "--train.steps=3", "--train.batch_size=4",
+                 "--train.eval_every=0", "--eval.episodes=1", "--eval.num_envs=1", "--eval.max_episode_steps=9",
+                 "--policy.backbone.width=32", "--policy.backbone.depth=1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    from a2a_temporal.heads.action import ActionFlowPolicy
+
+    policy = ActionFlowPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
+    assert policy.config.obs_mode == "rgb" and policy.config.image_size == 64 and policy.obs_encoder.image is not None
+    assert isinstance(policy.obs_encoder.image.bn1, torch.nn.GroupNorm)

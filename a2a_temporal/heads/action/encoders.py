@@ -29,8 +29,9 @@ class TokenMLP(nn.Module):
         return F.layer_norm(z, (self.dim,)) if self.norm else z
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(max(1, channels // 16), channels)
+def group_norm(channels: int, **kwargs) -> nn.GroupNorm:
+    """GroupNorm in place of BatchNorm (16 channels per group), as A2A's image encoder."""
+    return nn.GroupNorm(max(1, channels // 16), channels, **kwargs)
 
 
 def build_image_backbone(name: str) -> tuple[nn.Module, int]:
