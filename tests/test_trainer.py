@@ -37,13 +37,18 @@ def weights(out: Path, kind="training_state/model.safetensors"):
 
 def test_resume_is_exact(tmp_path):
     Trainer(make_model(), DATA, cfg(), tmp_path / "straight", progress=False).fit()
-    Trainer(make_model(), DATA, cfg(), tmp_path / "split", progress=False).fit(until=3)
+    # train.stop_after stops (checkpointed) without changing the schedule
+    Trainer(make_model(), DATA, cfg(stop_after=3), tmp_path / "split", progress=False).fit()
     assert os.readlink(tmp_path / "split" / "checkpoints" / "last") == "0000003"
     # A fresh process-like start: a different model init and RNG state must not matter.
     torch.manual_seed(123)
     t = Trainer(make_model(), DATA, cfg(resume=True), tmp_path / "split", progress=False)
     assert t.step == 3
-    t.fit()
+    first = t.prior_train_seconds
+    assert first > 0  # training time travels in the checkpoint ...
+    summary = t.fit()
+    # ... so the summary reports the total over both runs
+    assert summary["train_time_s"] == pytest.approx(first + summary["train_time_s_this_run"], abs=0.05)
     for kind in ("training_state/model.safetensors", "training_state/ema.safetensors",
                  "pretrained_model/model.safetensors"):
         a, b = weights(tmp_path / "straight", kind), weights(tmp_path / "split", kind)

@@ -26,6 +26,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
     threads: int = 0  # torch.set_num_threads; 0 leaves torch's default
     resume: bool = False  # continue from OUTPUT_DIR/checkpoints/last
+    stop_after: int = 0  # stop (checkpointed) after this step, schedule unchanged; 0: run to `steps`
     best_metric: Optional[str] = None  # eval metric that selects `best` (higher is better)
     ddp_find_unused_parameters: bool = False  # for models that skip some parameters in a step
 
@@ -33,7 +34,8 @@ class TrainConfig:
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "log_every", "save_every", "eval_every", "num_workers", "threads"):
+        for name in ("warmup_steps", "log_every", "save_every", "eval_every", "num_workers", "threads",
+                     "stop_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -87,6 +87,8 @@ class Trainer:
         self.step = 0
         self.eval_seconds = 0.0
         self.best = -math.inf
+        self.prior_train_seconds = 0.0  # training time of earlier runs this one resumed
+        self._run_start = time.perf_counter()
         self.history: list[dict] = []
         if cfg.resume:
             self._resume()
@@ -114,6 +116,11 @@ class Trainer:
                                     rank=self.acc.process_index)
         self.step = int(state["step"])
         self.best = float(state.get("best", -math.inf))
+        self.prior_train_seconds = float(state.get("train_time_s", 0.0))
+
+    def train_seconds(self) -> float:
+        """Wall time spent training (evaluation excluded), summed over resumed runs."""
+        return self.prior_train_seconds + time.perf_counter() - self._run_start - self.eval_seconds
 
     def save(self, best: bool = False) -> Path | None:
         """Checkpoint the current step (main process writes; all processes sync)."""
@@ -124,7 +131,7 @@ class Trainer:
         path = None
         if self.is_main:
             path = save_checkpoint(self.ckpt_root, self.step, self.model, self.ema, self.optimizer,
-                                   self.scheduler, {"best": self.best}, rngs,
+                                   self.scheduler, {"best": self.best, "train_time_s": self.train_seconds()}, rngs,
                                    {**(self.pretrained_extra or {}), "train_step": self.step})
             if best:
                 point_link(self.ckpt_root / "best", step_dir_name(self.step))
@@ -187,6 +194,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
+        if until is None and cfg.stop_after:
+            until = cfg.stop_after  # e.g. compare objectives at the same point of one schedule
         self.writer = None
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +207,7 @@ class Trainer:
                    desc="train", dynamic_ncols=True)
         sums: dict[str, float] = {}
         count, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
+        self._run_start, self.eval_seconds = t_start, 0.0
         start_step = self.step
         for batch in self._loader():
             batch = move_to(batch, self.acc.device)
@@ -234,7 +244,7 @@ class Trainer:
             is_last = self.step == cfg.steps
             stop = until is not None and self.step >= until
             metrics = {}
-            if self.eval_fn is not None and (is_last or (cfg.eval_every and self.step % cfg.eval_every == 0)):
+            if self.eval_fn is not None and (is_last or stop or (cfg.eval_every and self.step % cfg.eval_every == 0)):
                 metrics = self.evaluate()
             best = self._maybe_best(metrics) if self.is_main else False
             if self.acc.num_processes > 1:
@@ -248,7 +258,8 @@ class Trainer:
         wall = time.perf_counter() - t_start
         summary = {"steps": self.step, "trained_steps_this_run": self.step - start_step,
                    "wall_time_s": round(wall, 2), "eval_time_s": round(self.eval_seconds, 2),
-                   "train_time_s": round(wall - self.eval_seconds, 2), "final": self.history[-1] if self.history else {},
+                   "train_time_s": round(self.train_seconds(), 2),
+                   "train_time_s_this_run": round(wall - self.eval_seconds, 2), "final": self.history[-1] if self.history else {},
                    "checkpoint": str(self.ckpt_root / "last"), "best": self.best if self.best > -math.inf else None}
         if self.is_main:
             (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
