@@ -70,9 +70,16 @@ def main(argv=None) -> dict:
     train = json.loads(summary_file.read_text())
 
     print(f"== 3/3 evaluating at 1 step over {a.episodes} episodes", flush=True)
-    res = eval_policy.main(["--checkpoint", str(run / "checkpoints" / "last"), "--episodes", str(a.episodes),
-                            "--steps", "1", "--json", str(out / "eval_1step.json"), "--video-dir", str(out / "videos"),
-                            "--video-episodes", "2", "--num-envs", "2"])
+    eval_json = out / "eval_1step.json"
+    fresh = eval_json.is_file() and eval_json.stat().st_mtime > summary_file.stat().st_mtime and not a.force
+    done = json.loads(eval_json.read_text()) if fresh else None
+    if done is not None and done.get("complete") and done.get("episodes") == a.episodes:
+        print("   already evaluated, skipped")
+        res = done
+    else:
+        res = eval_policy.main(["--checkpoint", str(run / "checkpoints" / "last"), "--episodes", str(a.episodes),
+                                "--steps", "1", "--json", str(eval_json), "--video-dir", str(out / "videos"),
+                                "--video-episodes", "2", "--num-envs", "2"])
     lat = res["latency"]
     summary = {"env_id": "PushCube-v1", "demos": a.num_demos, "dataset": str(h5), "checkpoint": str(run),
                "train_steps": train["steps"], "train_time_s": train["train_time_s"],
