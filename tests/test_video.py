@@ -189,6 +189,18 @@ def test_video_tools_end_to_end(demos, tmp_path):
     assert side.shape[0] == 4 and side.shape[2] == 3 * 64 + 4  # truth | prediction | error
     assert out.with_suffix(".gif").is_file()
 
+    # benchmark: every model scored on the held-out split in one run, curves + throughput
+    bench = tmp_path / "bench" / "results.json"
+    r = run_tool("benchmark_video.py", "--videos", vids, "--val-every", 3, "--model", f"one={tmp_path / 'pred'}:1",
+                 "--model", f"two={tmp_path / 'pred'}:2", "--frames", 3, "--threads", 1, "--json", bench)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(bench.read_text())
+    assert res["held_out_videos"] == 1 and set(res["models"]) == {"one", "two"}
+    for m in res["models"].values():
+        assert len(m["rollout_psnr"]) == 3 and m["frames_per_second"] > 0
+        assert np.isfinite([m["next_frame_psnr"], m["true_latent_psnr"], m["next_frame_ssim"]]).all()
+    assert len(res["copy_last_rollout_psnr"]) == 3 and bench.with_suffix(".png").is_file()
+
     # A video at a size the VAE was not trained for is refused, naming the file.
     big = tmp_path / "big.mp4"
     write_video(big, np.zeros((6, 96, 96, 3), np.uint8))
