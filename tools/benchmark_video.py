@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Compare next-frame predictors on held-out videos, in one run.
 
-    python tools/benchmark_video.py --videos data/videos/PickCube-v1-64 \
+    python tools/benchmark_video.py --videos data/videos/pickcube64/set0 \
         --model a2a=runs/video_a2a:1 --model flow=runs/video_flow:10 --frames 16 --json runs/video_bench/results.json
 
 For each ``name=CHECKPOINT:STEPS``: 1-step-ahead PSNR / SSIM over every held-out window

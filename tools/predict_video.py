@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Predict the next frames of a video with a trained next-frame model.
 
-    python tools/predict_video.py --checkpoint runs/video_a2a --video data/videos/PickCube-v1-64/episode_0009.mp4 \
+    python tools/predict_video.py --checkpoint runs/video_a2a --video data/videos/pickcube64/set0/episode_0009.mp4 \
         --context 2 --frames 16 --steps 1 --out runs/video_a2a/pred.mp4 --json runs/video_a2a/pred.json
 
 Uses the first ``--context`` frames (after the model's frame stride) as context and predicts the

@@ -2,7 +2,7 @@
 """Turn ManiSkill demo episodes into mp4 videos (and keep each episode's actions beside it).
 
     python tools/render_videos.py --demos data/PickCube-v1/state-pd_ee_delta_pos-100/<file>.h5 \
-        --out data/videos/PickCube-v1-64 [--size 64|128] [--max-episodes N]
+        --out data/videos/pickcube64/set0 [--size 64|128] [--max-episodes N]
 
 Saved env states are restored into an rgb environment and rendered: no physics is simulated.
 Writes ``episode_<k>.mp4`` and ``episode_<k>.actions.npy`` (T actions for T+1 frames) per episode.

@@ -2,7 +2,7 @@
 """Train a small AutoencoderKL from scratch on the frames of a video folder.
 
     python tools/train_vae.py --config configs/video/vae_64.yaml --output-dir runs/vae64 \
-        [--data.root=data/videos/PickCube-v1-64] [--train.steps=...]
+        [--data.root=data/videos/pickcube64/set0] [--train.steps=...]
 
 Reports reconstruction PSNR on held-out videos, computes the latent scaling factor from the
 training frames (stored in the VAE's config) and writes OUTPUT_DIR/vae/{config.json,
