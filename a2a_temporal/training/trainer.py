@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError
 from ..pretrained import CheckpointError
 from .checkpoint import (load_training_state, point_link, prune_checkpoints, rng_state,
                          save_checkpoint, step_dir_name)
@@ -93,8 +94,6 @@ class Trainer:
         if cfg.resume:
             self._resume()
         elif (self.ckpt_root / "last").exists():
-            from ..errors import ConfigError
-
             raise ConfigError(f"{self.out} already holds a training run; pass --train.resume=true to continue "
                               "it, or choose another output directory")
         self.ddp_model, self.optimizer = self.acc.prepare(model, self.optimizer)
