@@ -5,6 +5,7 @@ module turns its many failure modes into one-line :class:`ConfigError` messages.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -60,21 +61,66 @@ def _explain(e: BaseException) -> str:
     return useful[-1] if useful else msgs[0]
 
 
-def load_config(cls, path: str | Path | None = None, overrides: Sequence[str] = ()):
-    """Build ``cls`` from an optional YAML file plus dotted overrides; errors are ConfigError."""
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def merge_yaml_files(paths: Sequence[str | Path]) -> dict:
+    """Deep-merge YAML mappings; later files override earlier ones key by key."""
+    import yaml
+
+    merged: dict = {}
+    for p in paths:
+        if not Path(p).is_file():
+            raise ConfigError(f"config file {p} not found")
+        try:
+            data = yaml.safe_load(Path(p).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping of config sections at the top level")
+        merged = _deep_merge(merged, data)
+    return merged
+
+
+def load_config(cls, path: str | Path | Sequence[str | Path] | None = None, overrides: Sequence[str] = ()):
+    """Build ``cls`` from optional YAML file(s) plus dotted overrides; errors are ConfigError.
+
+    ``path`` may be a list: later files override earlier ones (e.g. a task config, then an
+    objective recipe)."""
     import draccus
 
     overrides = list(overrides)
-    if path is not None and not Path(path).is_file():
-        raise ConfigError(f"config file {path} not found")
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
+    for p in paths:
+        if not Path(p).is_file():
+            raise ConfigError(f"config file {p} not found")
     check_override_keys(cls, [a for a in overrides if a not in ("-h", "--help")])
+    tmp = None
     try:
-        return draccus.parse(config_class=cls, config_path=str(path) if path else None, args=overrides)
-    except SystemExit:
+        if len(paths) > 1:
+            import tempfile
+
+            import yaml
+
+            fd, tmp = tempfile.mkstemp(suffix=".yaml", prefix="a2a-merged-config-")
+            with os.fdopen(fd, "w") as f:
+                yaml.safe_dump(merge_yaml_files(paths), f, sort_keys=False)
+            config_path = tmp
+        else:
+            config_path = str(paths[0]) if paths else None
+        return draccus.parse(config_class=cls, config_path=config_path, args=overrides)
+    except (SystemExit, ConfigError):
         raise
     except Exception as e:
-        where = f"{path}: " if path else ""
+        where = f"{' + '.join(map(str, paths))}: " if paths else ""
         raise ConfigError(f"{where}{_explain(e)}") from None
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
 
 
 DASH_ALIASES = {"--output-dir": "output_dir", "--vae-path": "vae_path"}
@@ -101,25 +147,27 @@ def _apply_aliases(argv: list[str]) -> list[str]:
 
 
 def parse_cli(cls, argv: Sequence[str] | None = None, default_config: str | Path | None = None):
-    """Parse ``[--config FILE] [--section.key=value ...]`` (``--help`` lists every key).
+    """Parse ``[--config FILE ...] [--section.key=value ...]`` (``--help`` lists every key).
 
-    ``--output-dir DIR`` and ``--vae-path DIR`` are accepted for the ``output_dir`` / ``vae_path``
-    fields.
+    ``--config`` may be repeated: later files override earlier ones. ``--output-dir DIR`` and
+    ``--vae-path DIR`` are accepted for the ``output_dir`` / ``vae_path`` fields.
     """
     argv = _apply_aliases(list(sys.argv[1:] if argv is None else argv))
-    path, rest, i = default_config, [], 0
+    paths, rest, i = [], [], 0
     while i < len(argv):
         a = argv[i]
         if a == "--config":
             if i + 1 >= len(argv):
                 raise ConfigError("--config needs a file path")
-            path, i = argv[i + 1], i + 2
+            paths.append(argv[i + 1])
+            i += 2
             continue
         if a.startswith("--config="):
-            path = a.split("=", 1)[1]
+            paths.append(a.split("=", 1)[1])
         else:
             rest.append(a)
         i += 1
+    path = paths or default_config
     if any(a in ("-h", "--help") for a in rest):
         import draccus
         draccus.parse(config_class=cls, args=["--help"])  # prints every key, exits 0

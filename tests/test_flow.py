@@ -92,13 +92,13 @@ def test_path_endpoints_and_velocity_is_time_derivative():
         assert torch.allclose(fd, path.sample(x0, x1, t, z)[1], atol=1e-6)
 
 
-def test_source_sigma_perturbs_only_when_set():
+def test_start_point_noise_perturbs_only_when_set():
     x0 = torch.zeros(1000, 2)
     assert StraightPath().perturb_source(x0) is x0
-    std = StraightPath(source_sigma=0.1).perturb_source(x0).std().item()
+    std = StraightPath(start_point_noise=0.1).perturb_source(x0).std().item()
     assert 0.09 < std < 0.11
-    with pytest.raises(ValueError, match="source_sigma"):
-        StraightPath(source_sigma=-1.0)
+    with pytest.raises(ValueError, match="start_point_noise"):
+        StraightPath(start_point_noise=-1.0)
 
 
 @pytest.mark.parametrize("name,kw,mean", [("uniform", {}, 0.5), ("logit_normal", {}, 0.5),

@@ -93,12 +93,14 @@ def test_unfitted_normalizer_is_refused():
 @pytest.mark.parametrize("objective", ["a2a", "flow", "ddim", "regression", "mip"])
 @pytest.mark.parametrize("space", ["latent", "action"])
 def test_every_objective_trains_and_predicts(objective, space):
-    policy, w = tiny_policy(objective=ObjectiveConfig(name=objective), flow_space=space)
+    aux = 0.0 if objective == "ddim" else 0.5  # diffusion has no differentiable sampler for rollout terms
+    policy, w = tiny_policy(objective=ObjectiveConfig(name=objective, rollout_weight=2 * aux, rollout_steps=2),
+                            flow_space=space, decoded_rollout_weight=aux)
     policy.train()
     loss, info = policy(w.__getitems__(list(range(8))))
     loss.backward()
     assert torch.isfinite(loss)
-    chunk = policy.eval().predict_action_chunk(w.__getitems__([0, 1]), steps=2)
+    chunk = policy.eval().predict_action_chunk(w.__getitems__([0, 1]), num_inference_steps=2)
     assert chunk.shape == (2, 4, 2) and torch.isfinite(chunk).all()
 
 
@@ -107,8 +109,8 @@ def test_select_action_serves_a_chunk_then_replans(monkeypatch):
     chunks = []
     real = policy.predict_action_chunk
 
-    def spy(batch, steps=None, method=None):
-        out = real(batch, steps, method)
+    def spy(batch, num_inference_steps=None, method=None):
+        out = real(batch, num_inference_steps, method)
         chunks.append((batch, out[0].numpy().copy()))
         return out
 

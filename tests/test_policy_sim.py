@@ -72,7 +72,7 @@ def test_checkpoint_reload_gives_identical_actions(demos, tmp_path):
     from a2a_temporal.heads.action import ActionFlowPolicy
 
     cfg = load_config(TrainPolicyConfig, ROOT / "configs/policy/pushcube_state.yaml",
-                      [f"--dataset.path={demos}", "--policy.history_noise=0.1"])
+                      [f"--dataset.path={demos}", "--policy.history_input_noise=0.1"])
     _, data, policy = build(cfg)
     with torch.no_grad():
         for p in policy.net.parameters():

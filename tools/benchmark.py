@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from a2a_temporal.cli import run_cli  # noqa: E402
 from a2a_temporal.config import load_config  # noqa: E402
-from a2a_temporal.envs.evaluate import latency_stats, versions  # noqa: E402
+from a2a_temporal.envs.evaluate import latency_stats  # noqa: E402
+from a2a_temporal.utils import versions  # noqa: E402
 from a2a_temporal.heads.action import ActionFlowPolicy  # noqa: E402
 from a2a_temporal.training.checkpoint import resolve_pretrained  # noqa: E402
 
@@ -97,12 +98,12 @@ def main(argv=None) -> dict:
     with torch.inference_mode():
         for pol, steps in policies.values():  # warm-up
             for _ in range(3):
-                pol.predict_action_chunk(batch, steps=steps)
+                pol.predict_action_chunk(batch, steps)
         for _ in range(a.rounds):
             for key, (pol, steps) in policies.items():
                 for _ in range(per_round):
                     t0 = time.perf_counter()
-                    pol.predict_action_chunk(batch, steps=steps)
+                    pol.predict_action_chunk(batch, steps)
                     times[key].append(time.perf_counter() - t0)
     ref = next(iter(policies))
     ref_p50 = float(np.percentile(times[ref], 50))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from a2a_temporal.cli import run_cli  # noqa: E402
 from a2a_temporal.data.video_folder import load_folder  # noqa: E402
-from a2a_temporal.envs.evaluate import versions  # noqa: E402
+from a2a_temporal.utils import versions  # noqa: E402
 from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim  # noqa: E402
 from predict_video import horizon_metrics, load_model  # noqa: E402
 

@@ -4,8 +4,13 @@
     python tools/train_policy.py --config configs/policy/pushcube_state.yaml --output-dir runs/push \
         [--dataset.path=...] [--train.steps=...] [--policy.objective.name=flow]
 
-Evaluates in the simulator every ``train.eval_every`` steps (and at the end) and keeps the
-``last`` and ``best`` (highest success_once) checkpoints under OUTPUT_DIR/checkpoints/.
+Several ``--config`` files may be given: later files override earlier ones (a task config,
+then an objective recipe from configs/policy/recipes/), dotted overrides come last.
+
+Evaluates in the simulator every ``train.eval_every`` iterations (and at the end) on the
+*validation* seed range (500,000+, disjoint from the demo seeds and from the test seeds that
+tools/eval_policy.py uses) and keeps the ``last`` and ``best`` (highest validation
+success_once; ties go to the later checkpoint) checkpoints under OUTPUT_DIR/checkpoints/.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
 from a2a_temporal.data.maniskill import check_matches, read_demos
 from a2a_temporal.data.windows import PolicyWindows, collate_batch
+from a2a_temporal.envs.seeds import VALIDATION_SEED_START, check_within
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.action import ActionFlowPolicy, PolicyConfig
 from a2a_temporal.training import TrainConfig, Trainer
@@ -32,12 +38,23 @@ class DatasetConfig:
 
 @dataclass
 class PolicyEvalConfig:
+    """In-training (validation) evaluation; it selects the ``best`` checkpoint."""
+
     episodes: int = 20  # 0 disables evaluation during training
     num_envs: int = 2
-    steps: Optional[int] = None  # inference steps (None: the objective's default)
-    seed: int = 10_000  # first evaluation seed (kept apart from the final evaluation's seeds)
+    num_inference_steps: Optional[int] = None  # sampler steps (None: the objective's default)
+    method: Optional[str] = None  # solver / sampler (None: the objective's default)
+    seed: int = VALIDATION_SEED_START  # first validation seed; all must stay in [500000, 1000000)
     max_episode_steps: Optional[int] = None  # None: the task's standard horizon
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.episodes < 0:
+            raise ValueError(f"eval.episodes must be >= 0, got {self.episodes}")
+        if self.num_inference_steps is not None and self.num_inference_steps < 1:
+            raise ValueError(f"eval.num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.episodes:
+            check_within("validation", self.seed, self.episodes, "eval.seed")
 
 
 @dataclass
@@ -57,9 +74,11 @@ def build(cfg: TrainPolicyConfig):
     meta, episodes = read_demos(cfg.dataset.path, cfg.dataset.max_episodes, load_images=p.obs_mode == "rgb")
     check_matches(meta, p.env_id, p.control_mode, p.obs_mode)
     p.state_dim, p.qpos_dim, p.action_dim = meta.state_dim, meta.qpos_dim, meta.action_dim
+    p.demo_seeds = list(meta.episode_seeds)
     if p.obs_mode == "rgb":
         p.image_size, p.camera = meta.image_size, meta.camera
-    data = PolicyWindows(episodes, p.n_obs_steps, p.n_hist, p.horizon, use_images=p.obs_mode == "rgb")
+    data = PolicyWindows(episodes, p.n_obs_steps, p.n_hist, p.horizon, use_images=p.obs_mode == "rgb",
+                         end_padding=p.resolved_end_padding(), gripper_dims=p.gripper_dims)
     policy = ActionFlowPolicy(p)
     policy.normalizer.fit({"state": data.state, "qpos": data.qpos, "action": data.action})
     return meta, data, policy
@@ -72,8 +91,9 @@ def make_eval_fn(ev: PolicyEvalConfig):
     from a2a_temporal.envs.evaluate import evaluate
 
     def eval_fn(model, step):
-        res = evaluate(model, episodes=ev.episodes, steps=ev.steps, seed=ev.seed, num_envs=ev.num_envs,
-                       max_episode_steps=ev.max_episode_steps, threads=ev.threads, progress=False)
+        res = evaluate(model, episodes=ev.episodes, num_inference_steps=ev.num_inference_steps, method=ev.method,
+                       seed=ev.seed, num_envs=ev.num_envs, max_episode_steps=ev.max_episode_steps,
+                       threads=ev.threads, progress=False)
         print(f"\n[eval @ {step}] success_once={res['success_once']:.2f} "
               f"success_at_end={res['success_at_end']:.2f} p50={res['latency']['p50_ms']:.2f} ms", flush=True)
         return {"success_once": res["success_once"], "success_at_end": res["success_at_end"],
@@ -97,10 +117,13 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     summary = trainer.fit()
     summary.update({"dataset": meta.path, "num_demos": meta.num_episodes, "objective": cfg.policy.objective.name,
+                    "end_padding": cfg.policy.resolved_end_padding(), "seed": cfg.train.seed,
+                    "validation_seeds": [cfg.eval.seed, cfg.eval.seed + cfg.eval.episodes - 1] if cfg.eval.episodes else None,
                     "total_wall_s": round(time.perf_counter() - t0, 1)})
     out = Path(cfg.output_dir)
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: summary[k] for k in ("steps", "train_time_s", "eval_time_s", "best") if k in summary}))
+    print(json.dumps({k: summary[k] for k in ("steps", "train_time_s", "train_cpu_s", "eval_time_s", "best")
+                      if k in summary}))
     print(f"checkpoints: {out / 'checkpoints'} (last, best)")
     return summary
 

@@ -37,6 +37,7 @@ class DemoMeta:
     camera: str | None = None
     image_size: int | None = None
     env_kwargs: dict = field(default_factory=dict)
+    episode_seeds: list[int] = field(default_factory=list)  # reset seed of each loaded episode
 
 
 @dataclass
@@ -150,11 +151,21 @@ def read_demos(path: str | Path, max_episodes: int | None = None, load_images: b
                         "tools/generate_demos.py --obs-mode state")
     control_mode = kwargs.get("control_mode") or (meta["episodes"][0].get("control_mode") if meta["episodes"] else None)
     episodes, qpos_dim, camera, image_size = [], None, None, None
+    seed_of = {}
+    for ep in meta["episodes"]:
+        seed = ep.get("episode_seed", (ep.get("reset_kwargs") or {}).get("seed"))
+        if isinstance(seed, list):
+            seed = seed[0] if len(seed) == 1 else None
+        if "episode_id" in ep and seed is not None:
+            seed_of[f"traj_{ep['episode_id']}"] = int(seed)
+    episode_seeds = []
     with _open(path) as f:
         keys = sorted((k for k in f.keys() if k.startswith("traj_")), key=lambda k: int(k.split("_")[1]))
         if not keys:
             raise DataError(f"{path}: no traj_* groups; not a ManiSkill trajectory file")
         for key in keys[:max_episodes]:
+            if key in seed_of:
+                episode_seeds.append(seed_of[key])
             traj = f[key]
             for need in ("actions", "obs"):
                 if need not in traj:
@@ -194,7 +205,7 @@ def read_demos(path: str | Path, max_episodes: int | None = None, load_images: b
     dm = DemoMeta(path=str(path), env_id=info.get("env_id", "?"), obs_mode=obs_mode, control_mode=control_mode,
                   max_episode_steps=int(info.get("max_episode_steps") or 0), num_episodes=len(episodes),
                   state_dim=first.state.shape[1], qpos_dim=first.qpos.shape[1], action_dim=first.action.shape[1],
-                  camera=camera, image_size=image_size, env_kwargs=kwargs)
+                  camera=camera, image_size=image_size, env_kwargs=kwargs, episode_seeds=episode_seeds)
     if obs_mode.startswith("rgb") and load_images and first.image is None:
         raise DataError(f"{path}: obs_mode {obs_mode} but no sensor_data/*/rgb images in the file")
     return dm, episodes

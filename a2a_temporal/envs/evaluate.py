@@ -1,8 +1,11 @@
 """Closed-loop evaluation of a policy in ManiSkill over a vector of CPU environments.
 
-Episodes get distinct seeds ``seed, seed+1, ...``; every episode runs to the task's horizon
-(terminations ignored, as ManiSkill's baselines evaluate). Reported: success_once,
-success_at_end, mean episode length (steps to first success, or the horizon), and the
+Episodes get distinct seeds ``seed, seed+1, ...``; a seed that the policy's training demos were
+planned from is refused (see :mod:`a2a_temporal.envs.seeds` for the demo / validation / test
+ranges). Every episode runs to the evaluation horizon (terminations ignored, as ManiSkill's
+baselines evaluate; the horizon defaults to ManiSkill's Diffusion Policy settings, recorded
+beside the environment's registered one). Reported: success_once, success_at_end (each with
+a Wilson 95 % interval), mean episode length (steps to first success, or the horizon), and the
 per-call latency of the policy, timed around ``predict_action_chunk`` only, at batch 1
 (steps served from the action queue are not inference calls and are not timed).
 Each finished episode is appended to ``episodes.jsonl`` at once, so an interrupted
@@ -12,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import time
 from functools import partial
 from pathlib import Path
@@ -23,31 +24,31 @@ import torch
 
 from ..data.maniskill import obs_to_frame
 from ..data.video_io import write_video
-from .maniskill import EVAL_MAX_EPISODE_STEPS, check_env_offline, make_env
+from ..errors import ConfigError
+from ..flow.objective import check_method, check_steps
+from ..metrics.stats import wilson_interval
+from ..utils import versions, write_json_atomic
+from .maniskill import EVAL_MAX_EPISODE_STEPS, check_env_offline, make_env, registered_max_episode_steps
+from .seeds import TEST_SEED_START, split_of
 
 
-def versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("a2a_temporal", "torch", "mani_skill", "sapien", "gymnasium", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
+def check_seeds(policy, seeds: list[int], allow_demo_seeds: bool = False) -> None:
+    """Refuse evaluation seeds that are training-demo seeds of ``policy`` (one-line error)."""
+    demo = set(getattr(policy.config, "demo_seeds", None) or [])
+    if allow_demo_seeds or not demo:
+        return
+    clash = sorted(demo.intersection(seeds))
+    if clash:
+        raise ConfigError(
+            f"evaluation seed {clash[0]} is one of this policy's training-demo seeds ({len(clash)} of the "
+            f"{len(seeds)} requested seeds are); evaluate on held-out seeds (test seeds start at "
+            f"{TEST_SEED_START}: --seed {TEST_SEED_START}) or pass --allow-demo-seeds for a deliberate replay check")
 
 
 def _index(tree, i):
     if isinstance(tree, dict):
         return {k: _index(v, i) for k, v in tree.items()}
     return tree[i]
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def latency_stats(seconds: list[float]) -> dict:
@@ -58,20 +59,33 @@ def latency_stats(seconds: list[float]) -> dict:
             "mean_ms": float(ms.mean()), "min_ms": float(ms.min())}
 
 
-def evaluate(policy, episodes: int = 100, steps: int | None = None, method: str | None = None, seed: int = 0,
-             num_envs: int = 2, max_episode_steps: int | None = None, video_dir: str | Path | None = None,
-             video_episodes: int = 2, out_json: str | Path | None = None, threads: int = 1,
-             progress: bool = True, extra_info: dict | None = None) -> dict:
-    """Run ``episodes`` evaluation episodes and return a summary.
+def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None, method: str | None = None,
+             seed: int = TEST_SEED_START, num_envs: int = 2, max_episode_steps: int | None = None,
+             video_dir: str | Path | None = None, video_episodes: int = 2, out_json: str | Path | None = None,
+             threads: int = 1, progress: bool = True, extra_info: dict | None = None,
+             allow_demo_seeds: bool = False) -> dict:
+    """Run ``episodes`` evaluation episodes on seeds ``seed, seed+1, ...`` and return a summary.
 
-    With ``out_json``, the summary is rewritten there (atomically, ``complete: false``) after
-    every round and each finished episode is appended to ``<stem>.episodes.jsonl`` beside it.
+    ``policy`` needs only ``config`` (env_id, obs_mode, control_mode, n_obs_steps, n_hist,
+    n_action_steps, action_dim, qpos_dim, demo_seeds), ``objective`` and
+    ``predict_action_chunk(batch, num_inference_steps, method)``. With ``out_json``, the summary
+    is rewritten there (atomically, ``complete: false``) after every round and each finished
+    episode is appended to ``<stem>.episodes.jsonl`` beside it.
     """
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
     from tqdm.auto import tqdm
 
     c = policy.config
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    try:
+        check_steps(num_inference_steps, "num_inference_steps")
+        check_method(policy.objective.name, method, "method")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    seeds = [seed + i for i in range(episodes)]
+    check_seeds(policy, seeds, allow_demo_seeds)
     check_env_offline(c.env_id)
     horizon = max_episode_steps or EVAL_MAX_EPISODE_STEPS.get(c.env_id, 100)
     num_envs = max(1, min(num_envs, episodes))
@@ -90,7 +104,7 @@ def evaluate(policy, episodes: int = 100, steps: int | None = None, method: str 
         episodes_log = out.with_name(out.stem + ".episodes.jsonl")
         episodes_log.write_text("")
     records, latencies = [], []
-    seeds = [seed + i for i in range(episodes)]
+    steps = num_inference_steps
     bar = tqdm(total=episodes, desc=f"eval {c.env_id}", disable=not progress, dynamic_ncols=True)
     t_start = time.perf_counter()
     from ..heads.action.actor import ChunkActor
@@ -117,7 +131,7 @@ def evaluate(policy, episodes: int = 100, steps: int | None = None, method: str 
                     if actor.needs_plan():
                         batch = actor.batch()
                         t0 = time.perf_counter()
-                        chunk = policy.predict_action_chunk(batch, steps=steps, method=method)
+                        chunk = policy.predict_action_chunk(batch, steps, method)
                         latencies.append(time.perf_counter() - t0)
                         actor.plan(chunk[0].cpu().numpy())
                     actions[i] = actor.act()
@@ -141,42 +155,49 @@ def evaluate(policy, episodes: int = 100, steps: int | None = None, method: str 
                 bar.update(1)
             bar.set_postfix(success=f"{np.mean([r['success_once'] for r in records]):.2f}")
             if out is not None:
-                write_json_atomic(out, _summary(records, latencies, policy, steps, method,
-                                                                 seeds, horizon, num_envs, threads, t_start,
-                                                                 extra_info, complete=False))
+                write_json_atomic(out, _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs,
+                                                threads, t_start, extra_info, allow_demo_seeds, complete=False))
     finally:
         bar.close()
         envs.close()
         torch.set_num_threads(prev_threads)
     summary = _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-                       extra_info, complete=True)
+                       extra_info, allow_demo_seeds, complete=True)
     if out is not None:
         write_json_atomic(out, summary)
     return summary
 
 
 def _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-             extra_info, complete: bool) -> dict:
+             extra_info, allow_demo_seeds, complete: bool) -> dict:
     from ..config import to_dict
 
     n = len(records)
     obj = policy.objective
+    once = sum(bool(r["success_once"]) for r in records)
+    at_end = sum(bool(r["success_at_end"]) for r in records)
+    splits = sorted({split_of(s) for s in seeds[:n]})
     res = {
         "env_id": policy.config.env_id,
         "episodes": n,
         "complete": complete,
-        "success_once": float(np.mean([r["success_once"] for r in records])) if n else math.nan,
-        "success_at_end": float(np.mean([r["success_at_end"] for r in records])) if n else math.nan,
+        "success_once": once / n if n else math.nan,
+        "success_once_ci95": list(wilson_interval(once, n)),
+        "success_at_end": at_end / n if n else math.nan,
+        "success_at_end_ci95": list(wilson_interval(at_end, n)),
         "mean_episode_length": float(np.mean([r["episode_length"] for r in records])) if n else math.nan,
         "objective": obj.name,
-        "steps": steps or obj.default_steps,
+        "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
         "model_calls_per_chunk": obj.model_calls(steps, method),
         "latency": {**latency_stats(latencies), "batch_size": 1, "threads": threads,
-                    "device": str(policy.normalizer.fitted.device)},
+                    "device": str(next(iter(policy.parameters())).device)},
         "horizon": horizon,
+        "registered_max_episode_steps": registered_max_episode_steps(policy.config.env_id),
         "num_envs": num_envs,
         "wall_time_s": round(time.perf_counter() - t_start, 2),
+        "seed_split": splits[0] if len(splits) == 1 else "+".join(splits),
+        "demo_seeds_allowed": bool(allow_demo_seeds),
         "seeds": seeds[:n],
         "per_episode": records,
         "policy_config": to_dict(policy.config),

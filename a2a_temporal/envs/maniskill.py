@@ -76,6 +76,17 @@ def check_env_offline(env_id: str) -> None:
             "Use an environment that works offline, e.g. PushCube-v1, PickCube-v1, StackCube-v1")
 
 
+def registered_max_episode_steps(env_id: str) -> int | None:
+    """The episode limit ``env_id`` is registered with in ManiSkill (None if it has none)."""
+    import_maniskill()
+    import gymnasium as gym
+
+    try:
+        return gym.spec(env_id).max_episode_steps
+    except gym.error.Error:
+        return None
+
+
 def render_backend() -> str:
     """SAPIEN render backend: the GPU when CUDA is visible, otherwise software Vulkan."""
     import torch

@@ -11,9 +11,15 @@ embedding), ``x1`` the target, both ``(B, ...)``. Objectives whose ``uses_source
 (Gaussian flow, DDPM/DDIM, regression, MIP) read only the shape, dtype and device of ``x0``.
 ``t`` follows the toolkit's convention: 0 is the source / noise end, 1 the target end.
 
-``info`` holds detached scalar tensors for logging; when a flow rollout was computed (rollout
-consistency, or ``return_rollout=True``) it also holds ``info["x1_rollout"]``, the K-step
-solution *with* its autograd graph, so heads can add losses on decoded rollouts.
+``info`` holds detached scalar tensors for logging; when a rollout was computed (rollout
+consistency, or ``return_rollout=True``) it also holds ``info["x1_rollout"]``, the objective's own
+sampler run *with* its autograd graph, for the first ``info["rollout_rows"]`` samples of the batch,
+so heads can add losses on decoded rollouts.
+
+Auxiliary rollout terms go through each objective's own differentiable sampler
+(:meth:`Objective.rollout`): ``a2a`` / ``flow``: ``rollout_steps`` Euler steps from the source;
+``regression``: its one call; ``mip``: its two calls. DDPM / DDIM have none (backpropagating
+through 100 denoising steps is not offered): their rollout weights must stay 0.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ Model = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Ten
 
 OBJECTIVES = ("a2a", "flow", "ddpm", "ddim", "regression", "mip")
 DEFAULT_STEPS = {"a2a": 1, "flow": 10, "ddpm": 100, "ddim": 10, "regression": 1, "mip": 2}
+DIFFUSION_SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclass
@@ -43,18 +50,25 @@ class ObjectiveConfig:
 
     name: str = "a2a"
     # Inference defaults (tools may override per call). None: 1 for a2a, 10 flow, 100 ddpm, ...
-    steps: Optional[int] = None
-    method: str = "euler"
+    num_inference_steps: Optional[int] = None
+    # Sampler: euler | midpoint | heun for a2a / flow; ddpm | ddim for the diffusion objectives
+    # (None: euler, or the diffusion objective's own name). A ddpm-trained model samples with ddim.
+    method: Optional[str] = None
     # Flow objectives.
     time_sampler: str = "uniform"  # uniform | logit_normal | beta
     logit_normal_mean: float = 0.0
     logit_normal_std: float = 1.0
     beta_a: float = 1.0
     beta_b: float = 1.5
-    source_sigma: float = 0.0  # noise on the source (flow-level A2A-Noise)
+    # N(0, s^2) on the flow's start point x0 (the *encoded* source), train and inference; the
+    # head's policy.history_input_noise perturbs the raw history before encoding instead.
+    start_point_noise: float = 0.0
     bridge_sigma: float = 0.0  # stochastic-interpolant term, zero at both ends
-    rollout_weight: float = 0.0  # consistency: MSE(ODE_K(x0), x1), backprop through K steps
-    rollout_steps: int = 6
+    # Consistency: MSE(rollout(x0), x1) through the objective's own differentiable sampler
+    # (a2a / flow: rollout_steps Euler steps, backprop through all of them).
+    rollout_weight: float = 0.0
+    rollout_steps: int = 6  # K of the training rollout (not the inference step count)
+    rollout_batch_size: int = 0  # rollout terms on the first N samples of a batch (0: all)
     # DDPM / DDIM (diffusers schedulers).
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
@@ -67,12 +81,20 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if self.name not in OBJECTIVES:
             raise ValueError(f"objective.name={self.name!r} is not one of {list(OBJECTIVES)}")
-        if self.method not in METHODS:
-            raise ValueError(f"objective.method={self.method!r} is not one of {list(METHODS)}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"objective.steps must be >= 1, got {self.steps}")
+        check_method(self.name, self.method, "objective.method")
+        if self.num_inference_steps is not None and self.num_inference_steps < 1:
+            raise ValueError(f"objective.num_inference_steps must be >= 1, got {self.num_inference_steps}")
         if self.rollout_steps < 1:
             raise ValueError(f"objective.rollout_steps must be >= 1, got {self.rollout_steps}")
+        if self.rollout_batch_size < 0:
+            raise ValueError(f"objective.rollout_batch_size must be >= 0, got {self.rollout_batch_size}")
+        if self.start_point_noise < 0:
+            raise ValueError(f"objective.start_point_noise must be >= 0, got {self.start_point_noise}")
+        if self.rollout_weight < 0:
+            raise ValueError(f"objective.rollout_weight must be >= 0, got {self.rollout_weight}")
+        if self.name in DIFFUSION_SAMPLERS and self.rollout_weight > 0:
+            raise ValueError(f"objective.rollout_weight={self.rollout_weight}: {self.name} has no differentiable "
+                             "sampler to roll out through; set it to 0")
         if not 0.0 < self.mip_t_star < 1.0:
             raise ValueError(f"objective.mip_t_star must lie in (0, 1), got {self.mip_t_star}")
         if self.prediction_type not in ("epsilon", "sample", "v_prediction"):
@@ -80,17 +102,69 @@ class ObjectiveConfig:
                              "['epsilon', 'sample', 'v_prediction']")
 
 
+def check_method(objective: str, method: str | None, what: str = "method") -> None:
+    """``method`` must be a solver of a flow objective or a sampler of a diffusion objective."""
+    if method is None:
+        return
+    allowed = DIFFUSION_SAMPLERS if objective in DIFFUSION_SAMPLERS else METHODS
+    if objective in ("regression", "mip"):
+        allowed = (None,)
+    if method not in allowed:
+        raise ValueError(f"{what}={method!r} does not apply to objective {objective!r}; expected one of "
+                         f"{[m for m in allowed if m is not None] or 'none (it has a fixed sampler)'}")
+
+
+def check_steps(steps: int | None, what: str = "num_inference_steps") -> None:
+    """``None`` (the objective's default) or a positive integer; 0 is an error, never 'default'."""
+    if steps is not None and (int(steps) != steps or steps < 1):
+        raise ValueError(f"{what} must be a positive integer (or omitted for the objective's default), got {steps!r}")
+
+
 class Objective:
-    """Base class: shared bookkeeping for every objective."""
+    """Base class: shared bookkeeping and the auxiliary rollout-consistency term.
+
+    Subclasses implement ``_loss`` (their own training loss) and ``sample``; those that have a
+    differentiable sampler also implement ``rollout``.
+    """
 
     name: str = "objective"
     uses_source: bool = False
     default_steps: int = 1
-    default_method: str = "euler"
+    default_method: str | None = None
+    rollout_weight: float = 0.0
+    rollout_batch_size: int = 0
+
+    def _loss(self, model: Model, x0: torch.Tensor, x1: torch.Tensor, cond=None):
+        """``(loss, info, start)``: the objective's own loss; ``start`` is the flow start it drew."""
+        raise NotImplementedError
+
+    def rollout(self, model: Model, x0: torch.Tensor, cond=None, start: torch.Tensor | None = None) -> torch.Tensor:
+        """The sampler used for auxiliary terms, with its autograd graph kept."""
+        raise NotImplementedError(f"objective {self.name!r} has no differentiable sampler for rollout terms")
+
+    @property
+    def has_rollout(self) -> bool:
+        return type(self).rollout is not Objective.rollout
 
     def loss(self, model: Model, x0: torch.Tensor, x1: torch.Tensor, cond=None, *,
              return_rollout: bool = False):
-        raise NotImplementedError
+        """Own loss, plus ``rollout_weight * MSE(rollout(x0), x1)`` on the first
+        ``rollout_batch_size`` samples when the weight is > 0."""
+        if x0.shape != x1.shape:
+            raise ValueError(f"x0 {tuple(x0.shape)} and x1 {tuple(x1.shape)} must have the same shape")
+        loss, info, start = self._loss(model, x0, x1, cond)
+        if self.rollout_weight > 0 or return_rollout:
+            n = self.rollout_batch_size or x1.shape[0]
+            n = min(n, x1.shape[0])
+            sub = (lambda v: None if v is None else v[:n])
+            x1_hat = self.rollout(model, x0[:n], sub(cond), start=sub(start))
+            cons = F.mse_loss(x1_hat, x1[:n])
+            info["loss_rollout"] = cons.detach()
+            info["x1_rollout"] = x1_hat
+            info["rollout_rows"] = n
+            if self.rollout_weight > 0:
+                loss = loss + self.rollout_weight * cons
+        return loss, info
 
     def sample(self, model: Model, x0: torch.Tensor, cond=None, steps: int | None = None,
                method: str | None = None) -> torch.Tensor:
@@ -112,7 +186,7 @@ class SourceToTargetFlow(Objective):
 
     def __init__(self, source: str = "given", path: StraightPath | None = None,
                  time_sampler=None, rollout_weight: float = 0.0, rollout_steps: int = 6,
-                 default_steps: int = 1, default_method: str = "euler"):
+                 default_steps: int = 1, default_method: str | None = "euler", rollout_batch_size: int = 0):
         if source not in ("given", "gaussian"):
             raise ValueError(f"source must be 'given' or 'gaussian', got {source!r}")
         self.source = source
@@ -122,8 +196,9 @@ class SourceToTargetFlow(Objective):
         self.time_sampler = time_sampler or build_time_sampler("uniform")
         self.rollout_weight = float(rollout_weight)
         self.rollout_steps = int(rollout_steps)
+        self.rollout_batch_size = int(rollout_batch_size)
         self.default_steps = int(default_steps)
-        self.default_method = default_method
+        self.default_method = default_method or "euler"
 
     def source_of(self, x0: torch.Tensor) -> torch.Tensor:
         """The actual flow start: the (optionally noised) given source, or fresh noise."""
@@ -131,26 +206,23 @@ class SourceToTargetFlow(Objective):
             return torch.randn_like(x0)
         return self.path.perturb_source(x0)
 
-    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
-        if x0.shape != x1.shape:
-            raise ValueError(f"x0 {tuple(x0.shape)} and x1 {tuple(x1.shape)} must have the same shape")
+    def _loss(self, model, x0, x1, cond=None):
         src = self.source_of(x0)
         t = self.time_sampler(x1.shape[0], x1.device)  # (B,)
         x_t, u_t = self.path.sample(src, x1, t)
         v = model(x_t, t, cond)
         fm = F.mse_loss(v, u_t)
-        loss = fm
-        info = {"loss_flow": fm.detach()}
-        if self.rollout_weight > 0 or return_rollout:
-            x1_hat = solve(lambda x, tt: model(x, tt, cond), src, self.rollout_steps, "euler")
-            cons = F.mse_loss(x1_hat, x1)
-            info["loss_rollout"] = cons.detach()
-            info["x1_rollout"] = x1_hat
-            if self.rollout_weight > 0:
-                loss = loss + self.rollout_weight * cons
-        return loss, info
+        return fm, {"loss_flow": fm.detach()}, src
+
+    def rollout(self, model, x0, cond=None, start=None):
+        """``rollout_steps`` Euler steps from ``start`` (the flow start drawn for the loss) or
+        from a fresh ``source_of(x0)``; gradients flow through every step."""
+        src = self.source_of(x0) if start is None else start
+        return solve(lambda x, tt: model(x, tt, cond), src, self.rollout_steps, "euler")
 
     def sample(self, model, x0, cond=None, steps=None, method=None):
+        check_steps(steps)
+        check_method(self.name, method)
         src = self.source_of(x0)
         return solve(lambda x, t: model(x, t, cond), src, steps or self.default_steps,
                      method or self.default_method)
@@ -163,7 +235,10 @@ class DiffusionObjective(Objective):
     """DDPM / DDIM through diffusers' schedulers (imported lazily).
 
     The network receives ``t = 1 - k / T`` for diffusion timestep ``k`` so that, as everywhere
-    in the toolkit, ``t = 0`` is the pure-noise end and ``t = 1`` the clean target.
+    in the toolkit, ``t = 0`` is the pure-noise end and ``t = 1`` the clean target. Training is
+    the same for both names (noise prediction at random timesteps, Diffusion Policy's setting);
+    the name only picks the default sampler, and ``sample(..., method="ddim")`` runs a
+    DDPM-trained model with DDIM's deterministic sampler (and vice versa).
     """
 
     uses_source = False
@@ -171,7 +246,7 @@ class DiffusionObjective(Objective):
     def __init__(self, kind: str = "ddpm", num_train_timesteps: int = 100,
                  beta_schedule: str = "squaredcos_cap_v2", prediction_type: str = "epsilon",
                  clip_sample: bool = False, clip_sample_range: float = 1.0,
-                 default_steps: int = 100):
+                 default_steps: int = 100, default_method: str | None = None):
         try:
             from diffusers import DDIMScheduler, DDPMScheduler
         except ImportError as e:  # pragma: no cover - diffusers is a core dependency
@@ -179,18 +254,25 @@ class DiffusionObjective(Objective):
         if kind not in ("ddpm", "ddim"):
             raise ValueError(f"diffusion kind must be 'ddpm' or 'ddim', got {kind!r}")
         self.name = kind
-        cls = DDPMScheduler if kind == "ddpm" else DDIMScheduler
-        self.scheduler = cls(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
-                             prediction_type=prediction_type, clip_sample=clip_sample,
-                             clip_sample_range=clip_sample_range)
+        kw = dict(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+                  prediction_type=prediction_type, clip_sample=clip_sample, clip_sample_range=clip_sample_range)
+        self.schedulers = {"ddpm": DDPMScheduler(**kw), "ddim": DDIMScheduler(**kw)}
+        self.scheduler = self.schedulers[kind]  # used for the forward (noising) process
         self.T = num_train_timesteps
         self.prediction_type = prediction_type
         self.default_steps = int(default_steps)
+        self.default_method = default_method or kind
 
     def _t(self, k: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return 1.0 - k.to(like.dtype) / self.T
 
     def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+        if return_rollout:
+            raise ValueError(f"objective {self.name!r} has no differentiable sampler: auxiliary rollout terms "
+                             "(policy.decoded_rollout_weight, objective.rollout_weight) must be 0")
+        return super().loss(model, x0, x1, cond)
+
+    def _loss(self, model, x0, x1, cond=None):
         noise = torch.randn_like(x1)
         k = torch.randint(0, self.T, (x1.shape[0],), device=x1.device)
         x_k = self.scheduler.add_noise(x1, noise, k)
@@ -202,18 +284,21 @@ class DiffusionObjective(Objective):
         else:
             target = self.scheduler.get_velocity(x1, noise, k)
         loss = F.mse_loss(pred, target)
-        return loss, {"loss_diffusion": loss.detach()}
+        return loss, {"loss_diffusion": loss.detach()}, None
 
     def sample(self, model, x0, cond=None, steps=None, method=None):
+        check_steps(steps)
+        check_method(self.name, method)
         steps = int(steps or self.default_steps)
         if steps > self.T:
             raise ValueError(f"{self.name} sampling steps ({steps}) exceed num_train_timesteps ({self.T})")
-        self.scheduler.set_timesteps(steps, device=x0.device)
+        scheduler = self.schedulers[method or self.default_method]
+        scheduler.set_timesteps(steps, device=x0.device)
         x = torch.randn_like(x0)
-        for k in self.scheduler.timesteps:
+        for k in scheduler.timesteps:
             kk = torch.full((x.shape[0],), int(k), device=x.device)
             out = model(x, self._t(kk, x), cond)
-            x = self.scheduler.step(out, k, x).prev_sample
+            x = scheduler.step(out, k, x).prev_sample
         return x
 
 
@@ -223,15 +308,24 @@ class RegressionObjective(Objective):
     name = "regression"
     uses_source = False
 
-    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
-        zeros = torch.zeros_like(x1)
-        pred = model(zeros, torch.zeros(x1.shape[0], device=x1.device, dtype=x1.dtype), cond)
-        loss = F.mse_loss(pred, x1)
-        return loss, {"loss_regression": loss.detach()}
+    def __init__(self, rollout_weight: float = 0.0, rollout_batch_size: int = 0):
+        self.rollout_weight = float(rollout_weight)
+        self.rollout_batch_size = int(rollout_batch_size)
 
-    def sample(self, model, x0, cond=None, steps=None, method=None):
+    def _loss(self, model, x0, x1, cond=None):
+        pred = self.rollout(model, x1, cond)
+        loss = F.mse_loss(pred, x1)
+        return loss, {"loss_regression": loss.detach()}, None
+
+    def rollout(self, model, x0, cond=None, start=None):
+        """The one call of the sampler (``x0`` gives only shape, dtype and device)."""
         zeros = torch.zeros_like(x0)
         return model(zeros, torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype), cond)
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        check_steps(steps)
+        check_method(self.name, method)
+        return self.rollout(model, x0, cond)
 
     def model_calls(self, steps=None, method=None):
         return 1
@@ -248,26 +342,34 @@ class MIPObjective(Objective):
     uses_source = False
     default_steps = 2
 
-    def __init__(self, t_star: float = 0.9):
+    def __init__(self, t_star: float = 0.9, rollout_weight: float = 0.0, rollout_batch_size: int = 0):
         self.t_star = float(t_star)
+        self.rollout_weight = float(rollout_weight)
+        self.rollout_batch_size = int(rollout_batch_size)
 
     def _times(self, x):
         b = x.shape[0]
         return (torch.zeros(b, device=x.device, dtype=x.dtype),
                 torch.full((b,), self.t_star, device=x.device, dtype=x.dtype))
 
-    def loss(self, model, x0, x1, cond=None, *, return_rollout: bool = False):
+    def _loss(self, model, x0, x1, cond=None):
         t0, ts = self._times(x1)
         first = model(torch.zeros_like(x1), t0, cond)
         inter = self.t_star * x1 + (1.0 - self.t_star) * torch.randn_like(x1)
         second = model(inter, ts, cond)
         l0, l1 = F.mse_loss(first, x1), F.mse_loss(second, x1)
-        return l0 + l1, {"loss_mip_first": l0.detach(), "loss_mip_second": l1.detach()}
+        return l0 + l1, {"loss_mip_first": l0.detach(), "loss_mip_second": l1.detach()}, None
 
-    def sample(self, model, x0, cond=None, steps=None, method=None):
+    def rollout(self, model, x0, cond=None, start=None):
+        """The two calls of the sampler, gradients through both."""
         t0, ts = self._times(x0)
         first = model(torch.zeros_like(x0), t0, cond)
         return model(self.t_star * first, ts, cond)
+
+    def sample(self, model, x0, cond=None, steps=None, method=None):
+        check_steps(steps)
+        check_method(self.name, method)
+        return self.rollout(model, x0, cond)
 
     def model_calls(self, steps=None, method=None):
         return 2
@@ -275,7 +377,7 @@ class MIPObjective(Objective):
 
 def build_objective(cfg: ObjectiveConfig) -> Objective:
     """Objective named by ``cfg.name``; every comparison changes only this config."""
-    steps = cfg.steps or DEFAULT_STEPS[cfg.name]
+    steps = cfg.num_inference_steps or DEFAULT_STEPS[cfg.name]
     if cfg.name in ("a2a", "flow"):
         kw = {}
         if cfg.time_sampler == "logit_normal":
@@ -284,14 +386,14 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
             kw = dict(a=cfg.beta_a, b=cfg.beta_b)
         return SourceToTargetFlow(
             source="given" if cfg.name == "a2a" else "gaussian",
-            path=StraightPath(cfg.source_sigma, cfg.bridge_sigma),
+            path=StraightPath(cfg.start_point_noise, cfg.bridge_sigma),
             time_sampler=build_time_sampler(cfg.time_sampler, **kw),
             rollout_weight=cfg.rollout_weight, rollout_steps=cfg.rollout_steps,
-            default_steps=steps, default_method=cfg.method)
+            default_steps=steps, default_method=cfg.method, rollout_batch_size=cfg.rollout_batch_size)
     if cfg.name in ("ddpm", "ddim"):
         return DiffusionObjective(cfg.name, cfg.num_train_timesteps, cfg.beta_schedule,
                                   cfg.prediction_type, cfg.clip_sample, cfg.clip_sample_range,
-                                  default_steps=steps)
+                                  default_steps=steps, default_method=cfg.method)
     if cfg.name == "regression":
-        return RegressionObjective()
-    return MIPObjective(cfg.mip_t_star)
+        return RegressionObjective(cfg.rollout_weight, cfg.rollout_batch_size)
+    return MIPObjective(cfg.mip_t_star, cfg.rollout_weight, cfg.rollout_batch_size)

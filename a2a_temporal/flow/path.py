@@ -26,29 +26,30 @@ class StraightPath:
     """Rectified (conditional-OT) path ``x_t = (1 - t) x0 + t x1``, target velocity ``x1 - x0``.
 
     Args:
-        source_sigma: standard deviation of Gaussian noise added to the source before the path
-            is built (at training *and* inference). 0 gives the deterministic A2A path.
+        start_point_noise: standard deviation of Gaussian noise added to the flow's start point
+            ``x0`` before the path is built (at training *and* inference). 0 gives the
+            deterministic A2A path.
         bridge_sigma: amplitude of a stochastic-interpolant term ``bridge_sigma * t (1 - t) z``
             that vanishes at both ends; its time derivative ``bridge_sigma (1 - 2t) z`` is added
             to the target velocity so the ODE still transports x0 to x1.
     """
 
-    source_sigma: float = 0.0
+    start_point_noise: float = 0.0
     bridge_sigma: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.source_sigma < 0 or self.bridge_sigma < 0:
+        if self.start_point_noise < 0 or self.bridge_sigma < 0:
             raise ValueError(
-                f"path noise must be >= 0, got source_sigma={self.source_sigma}, "
+                f"path noise must be >= 0, got start_point_noise={self.start_point_noise}, "
                 f"bridge_sigma={self.bridge_sigma}")
 
     def perturb_source(self, x0: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Return ``x0 + source_sigma * noise`` (``noise`` ~ N(0, I) drawn when not given)."""
-        if self.source_sigma == 0.0:
+        """Return ``x0 + start_point_noise * noise`` (``noise`` ~ N(0, I) drawn when not given)."""
+        if self.start_point_noise == 0.0:
             return x0
         if noise is None:
             noise = torch.randn_like(x0)
-        return x0 + self.source_sigma * noise
+        return x0 + self.start_point_noise * noise
 
     def sample(self, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -89,7 +90,11 @@ class Trainer:
         self.eval_seconds = 0.0
         self.best = -math.inf
         self.prior_train_seconds = 0.0  # training time of earlier runs this one resumed
+        self.prior_train_cpu_seconds = 0.0
+        self.eval_cpu_seconds = 0.0
         self._run_start = time.perf_counter()
+        self._run_cpu_start = time.process_time()
+        self._load_samples: list[float] = []
         self.history: list[dict] = []
         if cfg.resume:
             self._resume()
@@ -116,10 +121,15 @@ class Trainer:
         self.step = int(state["step"])
         self.best = float(state.get("best", -math.inf))
         self.prior_train_seconds = float(state.get("train_time_s", 0.0))
+        self.prior_train_cpu_seconds = float(state.get("train_cpu_s", 0.0))
 
     def train_seconds(self) -> float:
         """Wall time spent training (evaluation excluded), summed over resumed runs."""
         return self.prior_train_seconds + time.perf_counter() - self._run_start - self.eval_seconds
+
+    def train_cpu_seconds(self) -> float:
+        """Process CPU time (all threads) spent training, evaluation excluded, summed over resumes."""
+        return self.prior_train_cpu_seconds + time.process_time() - self._run_cpu_start - self.eval_cpu_seconds
 
     def save(self, best: bool = False) -> Path | None:
         """Checkpoint the current step (main process writes; all processes sync)."""
@@ -130,7 +140,8 @@ class Trainer:
         path = None
         if self.is_main:
             path = save_checkpoint(self.ckpt_root, self.step, self.model, self.ema, self.optimizer,
-                                   self.scheduler, {"best": self.best, "train_time_s": self.train_seconds()}, rngs,
+                                   self.scheduler, {"best": self.best, "train_time_s": self.train_seconds(),
+                                                    "train_cpu_s": self.train_cpu_seconds()}, rngs,
                                    {**(self.pretrained_extra or {}), "train_step": self.step})
             if best:
                 point_link(self.ckpt_root / "best", step_dir_name(self.step))
@@ -164,7 +175,7 @@ class Trainer:
         if self.eval_fn is None:
             return {}
         metrics = {}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if self.is_main:
             model = self.eval_model()
             was_training = model.training
@@ -175,13 +186,14 @@ class Trainer:
             self._log({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
         self.acc.wait_for_everyone()
         self.eval_seconds += time.perf_counter() - t0
+        self.eval_cpu_seconds += time.process_time() - c0
         return metrics
 
     def _maybe_best(self, metrics: dict) -> bool:
         key = self.cfg.best_metric
         if key is None or key not in metrics:
             return False
-        if float(metrics[key]) > self.best:
+        if float(metrics[key]) >= self.best:  # ties go to the later (longer-trained) checkpoint
             self.best = float(metrics[key])
             return True
         return False
@@ -207,6 +219,8 @@ class Trainer:
         sums: dict[str, float] = {}
         count, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
         self._run_start, self.eval_seconds = t_start, 0.0
+        self._run_cpu_start, self.eval_cpu_seconds = time.process_time(), 0.0
+        self._load_samples = [os.getloadavg()[0]]
         start_step = self.step
         for batch in self._loader():
             batch = move_to(batch, self.acc.device)
@@ -237,6 +251,7 @@ class Trainer:
                 now = time.perf_counter()
                 rec = {"step": self.step, **{k: v / count for k, v in sums.items()},
                        "lr": self.scheduler.get_last_lr()[0], "steps_per_s": count / (now - t_window)}
+                self._load_samples.append(os.getloadavg()[0])
                 bar.set_postfix(loss=f"{rec['loss']:.4f}")
                 self._log(rec)
                 sums, count, t_window = {}, 0, now
@@ -258,7 +273,15 @@ class Trainer:
         summary = {"steps": self.step, "trained_steps_this_run": self.step - start_step,
                    "wall_time_s": round(wall, 2), "eval_time_s": round(self.eval_seconds, 2),
                    "train_time_s": round(self.train_seconds(), 2),
-                   "train_time_s_this_run": round(wall - self.eval_seconds, 2), "final": self.history[-1] if self.history else {},
+                   "train_cpu_s": round(self.train_cpu_seconds(), 2),
+                   "eval_cpu_s_main_process": round(self.eval_cpu_seconds, 2),
+                   "train_time_s_this_run": round(wall - self.eval_seconds, 2),
+                   "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                   # 1-minute load average sampled at every log line: above torch_threads + ~0.5
+                   # means another job shared the cores and the wall times are inflated.
+                   "load_avg_mean": round(sum(self._load_samples) / max(1, len(self._load_samples)), 2),
+                   "load_avg_max": round(max(self._load_samples, default=0.0), 2),
+                   "final": self.history[-1] if self.history else {},
                    "checkpoint": str(self.ckpt_root / "last"), "best": self.best if self.best > -math.inf else None}
         if self.is_main:
             (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))

@@ -7,6 +7,7 @@ from ...backbone import TransformerConfig
 from ...flow import ObjectiveConfig
 
 IMAGE_ENCODERS = ("resnet18_gn", "resnet_small_gn")
+END_PADDINGS = ("auto", "hold", "repeat")
 
 
 @dataclass
@@ -39,16 +40,35 @@ class PolicyConfig:
     encoder_layers: int = 2  # linear layers of the chunk encoder, decoder and source encoder
     use_prev_actions: bool = True  # previous actions join qpos in the history
     history_in_cond: bool = True  # every objective also sees the history as a condition token
-    history_noise: float = 0.0  # A2A-Noise: N(0, s^2) on the normalised history, train and inference
+    # A2A-Noise: N(0, s^2) on the normalised history *before* the encoders, train and inference
+    # (objective.start_point_noise perturbs the encoded flow start instead).
+    history_input_noise: float = 0.0
+    # Chunks that run past an episode's end: "hold" = zero arm motion and the last gripper
+    # command (right for delta controllers), "repeat" = the last action again (right for
+    # absolute targets), "auto" = hold for *_delta_* control modes, repeat otherwise.
+    end_padding: str = "auto"
+    gripper_dims: int = 1  # trailing action dims that are absolute gripper commands (Panda: 1)
+    # Stop the flow / consistency gradients at the encoded target, so the chunk encoder learns
+    # from the reconstruction loss only (keeps a latent-space Gaussian flow from collapsing it).
+    target_stop_grad: bool = False
     # Images (rgb).
     image_encoder: str = "resnet_small_gn"  # resnet18_gn (the paper's) | resnet_small_gn (CPU-sized)
     image_features: int = 256
     image_shift: int = 4  # random-shift augmentation (pixels) during training
-    # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5).
-    recon_weight: float = 0.5  # L1(Dec(Enc(a)), a)
-    decoded_rollout_weight: float = 0.5  # L1(Dec(ODE_K(x0)), a), flow objectives only
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5, with the latent
+    # consistency objective.rollout_weight = 1.0 through objective.rollout_steps = 6 Euler steps).
+    recon_weight: float = 0.5  # L1(Dec(Enc(a)), a), latent space only
+    # L1(Dec(rollout(x0)), a) through the objective's own differentiable sampler (a2a / flow:
+    # rollout_steps Euler steps; regression: 1 call; mip: 2 calls; ddpm / ddim: none, must be 0).
+    decoded_rollout_weight: float = 0.5
+    # Default: A2A's recipe (consistency MSE through K = 6 Euler steps, weight 1.0, on the first
+    # 32 samples of each batch: the paper's batch size).
+    objective: ObjectiveConfig = field(
+        default_factory=lambda: ObjectiveConfig(rollout_weight=1.0, rollout_steps=6, rollout_batch_size=32))
     backbone: TransformerConfig = field(default_factory=lambda: TransformerConfig(preset="small"))
+    # Episode seeds of the training demos (filled by the training tool from the dataset's
+    # metadata); the evaluator refuses to evaluate on them.
+    demo_seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.obs_mode not in ("state", "rgb"):
@@ -69,5 +89,22 @@ class PolicyConfig:
                              f"policy.n_hist={self.n_hist} must be >= policy.horizon={self.horizon}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"policy.image_encoder={self.image_encoder!r} is not one of {list(IMAGE_ENCODERS)}")
-        if self.history_noise < 0:
-            raise ValueError(f"policy.history_noise must be >= 0, got {self.history_noise}")
+        if self.history_input_noise < 0:
+            raise ValueError(f"policy.history_input_noise must be >= 0, got {self.history_input_noise}")
+        if self.end_padding not in END_PADDINGS:
+            raise ValueError(f"policy.end_padding={self.end_padding!r} is not one of {list(END_PADDINGS)}")
+        if self.gripper_dims < 0:
+            raise ValueError(f"policy.gripper_dims must be >= 0, got {self.gripper_dims}")
+        if self.decoded_rollout_weight < 0 or self.recon_weight < 0:
+            raise ValueError(f"policy loss weights must be >= 0, got recon_weight={self.recon_weight}, "
+                             f"decoded_rollout_weight={self.decoded_rollout_weight}")
+        if self.objective.name in ("ddpm", "ddim") and self.decoded_rollout_weight > 0:
+            raise ValueError(f"policy.decoded_rollout_weight={self.decoded_rollout_weight}: objective "
+                             f"{self.objective.name} has no differentiable sampler to decode a rollout from; set "
+                             "--policy.decoded_rollout_weight=0 (or use a recipe from configs/policy/recipes/)")
+
+    def resolved_end_padding(self) -> str:
+        """``hold`` or ``repeat`` for this config's control mode (see ``end_padding``)."""
+        if self.end_padding != "auto":
+            return self.end_padding
+        return "hold" if "delta" in self.control_mode else "repeat"

@@ -68,8 +68,8 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
             prev = prev.masked_fill(batch["prev_action_is_pad"][..., None], 0.0)
             parts.append(prev)
         h = torch.cat(parts, dim=-1)
-        if self.config.history_noise > 0:
-            h = h + self.config.history_noise * torch.randn_like(h)
+        if self.config.history_input_noise > 0:
+            h = h + self.config.history_input_noise * torch.randn_like(h)
         return h
 
     def _condition(self, batch: dict, history: torch.Tensor) -> torch.Tensor:
@@ -98,29 +98,42 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict):
+        """Training loss on a batch of windows (see data.windows): ``(loss, info)``.
+
+        loss = objective loss (+ objective.rollout_weight * consistency, inside the objective)
+             + recon_weight * L1(Dec(Enc(a)), a)                      (latent space)
+             + decoded_rollout_weight * L1(Dec(rollout(x0)), a)       (objective's own sampler)
+        """
         c = self.config
         actions = self.normalizer.normalize("action", batch["action"])  # (B, H, A)
-        history = self._history(batch)
-        cond = self._condition(batch, history)
-        x1 = actions if self.chunk_encoder is None else self.chunk_encoder(actions)
-        x0 = self._source(history, x1)
-        want_rollout = c.decoded_rollout_weight > 0 and self.objective.name in ("a2a", "flow")
-        loss, info = self.objective.loss(self.net, x0, x1, cond, return_rollout=want_rollout)
+        history = self._history(batch)  # (B, Th, Dq [+ A])
+        cond = self._condition(batch, history)  # (B, To [+1], Dc)
+        x1 = actions if self.chunk_encoder is None else self.chunk_encoder(actions)  # (B, L, Dz) | (B, H, A)
+        x1_flow = x1.detach() if c.target_stop_grad else x1
+        x0 = self._source(history, x1)  # same shape as x1
+        want_rollout = c.decoded_rollout_weight > 0
+        loss, info = self.objective.loss(self.net, x0, x1_flow, cond, return_rollout=want_rollout)
         rollout = info.pop("x1_rollout", None)
+        rows = info.pop("rollout_rows", None)
         if self.chunk_decoder is not None and c.recon_weight > 0:
             recon = F.l1_loss(self._decode(x1), actions)
             loss = loss + c.recon_weight * recon
             info["loss_recon"] = recon.detach()
-        if rollout is not None:
-            dec = F.l1_loss(self._decode(rollout), actions)
+        if rollout is not None and want_rollout:
+            dec = F.l1_loss(self._decode(rollout), actions[:rows])
             loss = loss + c.decoded_rollout_weight * dec
             info["loss_decoded_rollout"] = dec.detach()
         return loss, info
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def predict_action_chunk(self, batch: dict, steps: int | None = None, method: str | None = None) -> torch.Tensor:
-        """Raw-unit action chunk ``(B, H, A)`` for a batch of histories (see data.windows)."""
+    def predict_action_chunk(self, batch: dict, num_inference_steps: int | None = None,
+                             method: str | None = None) -> torch.Tensor:
+        """Raw-unit action chunk ``(B, H, A)`` for a batch of histories (see data.windows).
+
+        ``num_inference_steps``: sampler steps (None: the objective's default, 1 for a2a);
+        ``method``: solver (euler / midpoint / heun) or diffusion sampler (ddpm / ddim).
+        """
         if not bool(self.normalizer.fitted):
             raise RuntimeError("the policy's normaliser was never fitted: train it or load a checkpoint")
         dev = self.normalizer.fitted.device
@@ -133,7 +146,7 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         shape = (B, c.latent_tokens, c.latent_dim) if self.chunk_encoder is not None else (B, c.horizon, c.action_dim)
         like = torch.zeros(shape, device=dev)
         x0 = self._source(history, like)
-        z = self.objective.sample(self.net, x0, cond, steps=steps, method=method)
+        z = self.objective.sample(self.net, x0, cond, steps=num_inference_steps, method=method)
         return self.normalizer.unnormalize("action", self._decode(z))
 
     def reset(self) -> None:
@@ -141,12 +154,12 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         self.actor.reset()
 
     @torch.inference_mode()
-    def select_action(self, frame: dict, steps: int | None = None) -> np.ndarray:
+    def select_action(self, frame: dict, num_inference_steps: int | None = None) -> np.ndarray:
         """One action ``(A,)`` for one observation frame (``state``, ``qpos`` [, ``image``]).
 
         Plans a chunk when the queue is empty, then serves ``n_action_steps`` actions from it.
         """
         self.actor.observe(frame)
         if self.actor.needs_plan():
-            self.actor.plan(self.predict_action_chunk(self.actor.batch(), steps=steps)[0].cpu().numpy())
+            self.actor.plan(self.predict_action_chunk(self.actor.batch(), num_inference_steps)[0].cpu().numpy())
         return self.actor.act()

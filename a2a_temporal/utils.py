@@ -1,0 +1,34 @@
+"""Small shared utilities: package versions for result files, atomic JSON writes."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+
+def versions() -> dict:
+    """Python, platform and the versions of the packages that shape a result."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("a2a_temporal", "torch", "mani_skill", "sapien", "gymnasium", "numpy", "diffusers"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> Path:
+    """Write ``data`` as JSON to a temporary file beside ``path``, fsync it, then rename it over
+    ``path``: a reader (or a crash) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2, default=str))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path

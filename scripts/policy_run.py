@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""One cell of the policy results: demos (if missing) -> training -> test evaluation(s).
+
+    .venv/bin/python scripts/policy_run.py TASK RECIPE --seed K [--tag NAME] [--eval SPEC ...]
+        [--validation-only] [-- DOTTED OVERRIDES ...]
+
+    TASK    pushcube | pickcube | stackcube | peginsertion  (configs/policy/TASK_state.yaml)
+    RECIPE  a file of configs/policy/recipes/ (a2a, flow, ddpm, regression, mip, ...)
+    SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps)
+
+Writes ``runs/policy/TASK/RECIPE[+TAG]/seedK/`` (training output, ``eval/test_*.json`` over 100
+test episodes from seed 1,000,000 on the ``best`` checkpoint chosen on validation seeds) and
+``run_info.json`` with the exact commands, which ``tools/policy_table.py`` prints beside each row.
+Every stage that is complete is skipped on a second run; an interrupted training resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+TASKS = {"pushcube": "PushCube-v1", "pickcube": "PickCube-v1", "stackcube": "StackCube-v1",
+         "peginsertion": "PegInsertionSide-v1"}
+
+
+def yaml_get(path: Path, *keys):
+    import yaml
+
+    node = yaml.safe_load(path.read_text())
+    for k in keys:
+        node = (node or {}).get(k)
+    return node
+
+
+def run(cmd: list[str]) -> None:
+    print("+", " ".join(shlex.quote(str(c)) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("task", choices=sorted(TASKS))
+    p.add_argument("recipe")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--tag", default="", help="suffix of the run name for sweep variants")
+    p.add_argument("--eval", action="append", default=[], help="STEPS or METHOD:STEPS (repeatable)")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--validation-only", action="store_true", help="train only (sweeps select on validation)")
+    p.add_argument("--runs", default="runs/policy")
+    a = p.parse_args(argv)
+    task_cfg = ROOT / f"configs/policy/{a.task}_state.yaml"
+    recipe = ROOT / f"configs/policy/recipes/{a.recipe}.yaml"
+    if not recipe.is_file():
+        known = sorted(x.stem for x in (ROOT / "configs/policy/recipes").glob("*.yaml"))
+        p.error(f"no recipe {recipe} (known: {', '.join(known)})")
+    name = a.recipe + (f"+{a.tag}" if a.tag else "")
+    out = ROOT / a.runs / a.task / name / f"seed{a.seed}"
+    info_path = out / "run_info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+
+    h5 = ROOT / yaml_get(task_cfg, "dataset", "path")
+    if not h5.is_file():
+        env_id = yaml_get(task_cfg, "policy", "env_id")
+        control = yaml_get(task_cfg, "policy", "control_mode")
+        run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", "100", "--obs-mode", "state",
+             "--control-mode", control, "--out", h5.parent, "--quiet"])
+
+    train_cmd = [PY, "tools/train_policy.py", "--config", task_cfg.relative_to(ROOT), "--config",
+                 recipe.relative_to(ROOT), "--output-dir", out.relative_to(ROOT), f"--train.seed={a.seed}", *overrides]
+    if not (out / "train_summary.json").is_file():
+        resume = ["--train.resume=true"] if (out / "checkpoints" / "last").exists() else []
+        t0 = time.time()
+        run(train_cmd + resume)
+        info["train_started"] = t0
+    info.update({"task": a.task, "recipe": a.recipe, "tag": a.tag, "seed": a.seed, "overrides": overrides,
+                 "train_command": " ".join(shlex.quote(str(c)) for c in ["python", *train_cmd[1:]]),
+                 "run_command": " ".join(["scripts/policy_run.py", a.task, a.recipe, f"--seed {a.seed}"]
+                                         + ([f"--tag {a.tag}"] if a.tag else []) + [f"--eval {e}" for e in a.eval]
+                                         + (["--", *overrides] if overrides else []))})
+    out.mkdir(parents=True, exist_ok=True)
+    info_path.write_text(json.dumps(info, indent=2))
+    if a.validation_only:
+        return 0
+    for spec in a.eval or [""]:
+        method, _, steps = spec.rpartition(":") if ":" in spec else ("", "", spec)
+        tag = f"{method + '-' if method else ''}{steps + 'step' if steps else 'default'}"
+        js = out / "eval" / f"test_{tag}.json"
+        done = json.loads(js.read_text()) if js.is_file() else {}
+        if done.get("complete") and done.get("episodes") == a.episodes:
+            print(f"{js}: complete, skipped")
+            continue
+        cmd = [PY, "tools/eval_policy.py", "--checkpoint", (out / "checkpoints" / "best").relative_to(ROOT),
+               "--episodes", str(a.episodes), "--json", js.relative_to(ROOT), "--quiet"]
+        if steps:
+            cmd += ["--num-inference-steps", steps]
+        if method:
+            cmd += ["--method", method]
+        run(cmd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The evaluation protocol: seed ranges, end-of-episode padding per control mode, auxiliary
+losses reaching each objective through its own sampler, and tables built from result files."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from a2a_temporal.backbone import TransformerConfig
+from a2a_temporal.data.windows import PolicyWindows, end_padding_for
+from a2a_temporal.envs.evaluate import check_seeds, evaluate
+from a2a_temporal.envs.seeds import SPLITS, TEST_SEED_START, VALIDATION_SEED_START, check_within, split_of
+from a2a_temporal.errors import ConfigError
+from a2a_temporal.flow import ObjectiveConfig
+from a2a_temporal.heads.action import ActionFlowPolicy, PolicyConfig
+from a2a_temporal.metrics.stats import wilson_interval
+
+from test_policy_data import episode, tiny_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def test_seed_ranges_are_disjoint_and_ordered():
+    (d0, d1), (v0, v1), (t0, t1) = SPLITS["demos"], SPLITS["validation"], SPLITS["test"]
+    assert d1 == v0 and v1 == t0 == TEST_SEED_START and t1 is None and d0 == 0
+    assert split_of(0) == "demos" and split_of(VALIDATION_SEED_START) == "validation"
+    assert split_of(TEST_SEED_START - 1) == "validation" and split_of(TEST_SEED_START) == "test"
+    with pytest.raises(ValueError, match="leave the validation range"):
+        check_within("validation", TEST_SEED_START - 10, 20, "eval.seed")
+
+
+def test_validation_config_can_never_reach_test_seeds():
+    from train_policy import PolicyEvalConfig
+
+    ev = PolicyEvalConfig()
+    assert ev.seed == VALIDATION_SEED_START
+    seeds = set(range(ev.seed, ev.seed + ev.episodes))
+    assert all(split_of(s) == "validation" for s in seeds)
+    with pytest.raises(ValueError, match="validation range"):
+        PolicyEvalConfig(seed=TEST_SEED_START)
+    with pytest.raises(ValueError, match="validation range"):
+        PolicyEvalConfig(seed=0)  # the demo range
+
+
+def test_evaluator_refuses_a_training_demo_seed():
+    policy, _ = tiny_policy()
+    policy.config.demo_seeds = [0, 1, 2, 5, 1_000_003]
+    with pytest.raises(ConfigError, match=r"evaluation seed 1000003 is one of this policy's training-demo seeds"):
+        evaluate(policy, episodes=10, seed=TEST_SEED_START)
+    with pytest.raises(ConfigError, match=r"seed 5 .*--allow-demo-seeds"):
+        evaluate(policy, episodes=3, seed=5)
+    check_seeds(policy, [5, 6], allow_demo_seeds=True)  # a deliberate replay check
+    check_seeds(policy, [7, 8])
+
+
+def test_zero_inference_steps_is_an_error_not_the_default():
+    policy, _ = tiny_policy()
+    with pytest.raises(ConfigError, match="num_inference_steps must be a positive integer"):
+        evaluate(policy, episodes=1, num_inference_steps=0)
+    with pytest.raises(ValueError, match="positive integer"):
+        policy.objective.sample(policy.net, torch.zeros(1, 2, 8), None, steps=0)
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(95, 100)
+    assert lo == pytest.approx(0.8882, abs=1e-3) and hi == pytest.approx(0.9785, abs=1e-3)
+    assert wilson_interval(100, 100)[1] == 1.0 and wilson_interval(0, 100)[0] == 0.0
+    assert wilson_interval(0, 100)[1] == pytest.approx(0.0370, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- padding
+
+
+@pytest.mark.parametrize("mode,expected", [("pd_ee_delta_pos", "hold"), ("pd_ee_delta_pose", "hold"),
+                                           ("pd_joint_delta_pos", "hold"), ("pd_joint_pos", "repeat"),
+                                           ("pd_ee_pose", "repeat")])
+def test_padding_fits_the_control_mode(mode, expected):
+    assert end_padding_for(mode) == expected
+    assert PolicyConfig(control_mode=mode).resolved_end_padding() == expected
+    assert end_padding_for(mode, "repeat") == "repeat"  # an explicit choice wins
+
+
+def test_delta_padding_stops_the_arm_and_keeps_the_gripper():
+    eps = [episode(5, 0.0, A=4)]  # actions 0.5 .. 4.5 on all 4 dims; the last dim is the gripper
+    hold = PolicyWindows(eps, n_obs_steps=1, n_hist=2, horizon=4, end_padding="hold", gripper_dims=1)
+    s = hold[3]  # t = 3: actions 3, 4 real, then two past the end
+    assert s["action_is_pad"].tolist() == [False, False, True, True]
+    assert s["action"][:2, 0].tolist() == [3.5, 4.5]
+    assert s["action"][2:, :3].abs().sum() == 0  # no arm motion past the end
+    assert s["action"][2:, 3].tolist() == [4.5, 4.5]  # last gripper command held
+    rep = PolicyWindows(eps, n_obs_steps=1, n_hist=2, horizon=4, end_padding="repeat")
+    assert rep[3]["action"][2:].tolist() == [[4.5] * 4] * 2  # absolute targets: last target repeated
+    # Real actions are never touched, and the stored arrays are not modified by padding.
+    assert torch.equal(hold[0]["action"], rep[0]["action"])
+    assert float(hold.action[-1, 0]) == 4.5
+
+
+def test_unknown_end_padding_is_refused():
+    with pytest.raises(ValueError, match="end_padding"):
+        PolicyConfig(end_padding="zero")
+    with pytest.raises(ValueError, match="end_padding"):
+        PolicyWindows([episode(5)], 1, 2, 4, end_padding="auto")  # the head resolves auto first
+
+
+# ----------------------------------------------------------------------------- auxiliary losses
+
+
+class CallCounter(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.calls, self.rows = net, 0, []
+
+    def forward(self, x, t, cond=None):
+        self.calls += 1
+        self.rows.append(x.shape[0])
+        return self.net(x, t, cond)
+
+
+@pytest.mark.parametrize("name,own,through", [("a2a", 1, 3), ("flow", 1, 3), ("regression", 1, 1), ("mip", 2, 2)])
+def test_consistency_goes_through_the_objectives_own_sampler(name, own, through):
+    policy, w = tiny_policy(objective=ObjectiveConfig(name=name, rollout_weight=1.0, rollout_steps=3,
+                                                      rollout_batch_size=3))
+    counter = CallCounter(policy.net)
+    policy.net = counter
+    policy.train()
+    loss, info = policy(w.__getitems__(list(range(8))))
+    # own loss on the whole batch, then the rollout (K Euler steps / the regression call(s)) on 3 rows
+    assert counter.calls == own + through
+    assert counter.rows == [8] * own + [3] * through
+    assert "loss_rollout" in info and "loss_decoded_rollout" in info
+
+
+def test_diffusion_refuses_rollout_terms():
+    with pytest.raises(ValueError, match="no differentiable sampler"):
+        ObjectiveConfig(name="ddpm", rollout_weight=1.0)
+    with pytest.raises(ValueError, match="decoded_rollout_weight"):
+        PolicyConfig(objective=ObjectiveConfig(name="ddpm"), decoded_rollout_weight=0.5)
+
+
+def grads(policy, batch):
+    policy.zero_grad(set_to_none=True)
+    loss, _ = policy(batch)
+    loss.backward()
+    return {name: (p.grad is not None and p.grad.abs().sum().item() > 0)
+            for name, p in policy.named_parameters()}
+
+
+def any_grad(g, prefix):
+    return any(v for k, v in g.items() if k.startswith(prefix))
+
+
+def test_each_auxiliary_term_reaches_what_it_documents():
+    base = dict(objective=ObjectiveConfig(name="flow", rollout_weight=0.0, rollout_steps=2))
+    batch = None
+    # Nothing auxiliary: the latent Gaussian flow trains the encoder jointly, never the decoder.
+    policy, w = tiny_policy(recon_weight=0.0, decoded_rollout_weight=0.0, **base)
+    batch = w.__getitems__(list(range(8)))
+    g = grads(policy.train(), batch)
+    assert not any_grad(g, "chunk_decoder") and any_grad(g, "chunk_encoder") and any_grad(g, "net.")
+    # Reconstruction: reaches the decoder (and the encoder), not the backbone by itself.
+    policy, _ = tiny_policy(recon_weight=0.5, decoded_rollout_weight=0.0, **base)
+    assert any_grad(grads(policy.train(), batch), "chunk_decoder")
+    # Decoded rollout through the flow's own sampler: reaches the decoder.
+    policy, _ = tiny_policy(recon_weight=0.0, decoded_rollout_weight=0.5, **base)
+    assert any_grad(grads(policy.train(), batch), "chunk_decoder")
+    # Stop-gradient on the target: the flow loss no longer moves the chunk encoder.
+    policy, _ = tiny_policy(recon_weight=0.0, decoded_rollout_weight=0.0, target_stop_grad=True, **base)
+    assert not any_grad(grads(policy.train(), batch), "chunk_encoder")
+    # A2A: the source encoder learns from the flow loss; a Gaussian flow has no source encoder.
+    policy, _ = tiny_policy(objective=ObjectiveConfig(name="a2a", rollout_weight=0.0))
+    assert any_grad(grads(policy.train(), batch), "source_encoder")
+    policy, _ = tiny_policy(**base)
+    assert policy.source_encoder is None
+
+
+def test_history_input_noise_and_start_point_noise_are_separate_knobs():
+    policy, w = tiny_policy(history_input_noise=0.5)
+    batch = w.__getitems__([0, 1])
+    torch.manual_seed(0)
+    a = policy._history(batch)
+    torch.manual_seed(1)
+    b = policy._history(batch)
+    assert not torch.allclose(a, b)  # the history itself is perturbed
+    obj = ObjectiveConfig(name="a2a", start_point_noise=0.2)
+    assert obj.start_point_noise == 0.2 and not hasattr(obj, "source_sigma")
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.1, spec="1step"):
+    d = root / task / run / f"seed{seed}"
+    (d / "eval").mkdir(parents=True)
+    (d / "run_info.json").write_text(json.dumps({
+        "seed": seed, "overrides": [], "run_command": f"scripts/policy_run.py {task} {run} --seed {seed} --eval {steps}"}))
+    (d / "train_summary.json").write_text(json.dumps({"steps": 2500, "train_cpu_s": cpu_s, "train_time_s": cpu_s / 2,
+                                                      "load_avg_mean": load, "torch_threads": 2}))
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in [
+        {"step": 100, "loss": 1.0},
+        {"step": 1250, "eval/success_once": once - 0.1, "eval/success_at_end": at_end},
+        {"step": 2500, "eval/success_once": once, "eval/success_at_end": at_end}]) + "\n")
+    n = 100
+    (d / "eval" / f"test_{spec}.json").write_text(json.dumps({
+        "env_id": "PushCube-v1", "episodes": n, "complete": True, "success_once": once, "success_at_end": at_end,
+        "objective": run.split("+")[0].split("_")[0], "num_inference_steps": steps, "method": "euler",
+        "model_calls_per_chunk": steps, "horizon": 100, "registered_max_episode_steps": 50, "seed_split": "test",
+        "latency": {"p50_ms": 1.5 * steps}}))
+
+
+def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
+    from conftest import run_tool
+
+    runs = tmp_path / "runs"
+    write_run(runs, "pushcube", "a2a", 0, 0.96, 0.90)
+    write_run(runs, "pushcube", "a2a", 1, 0.98, 0.94)
+    write_run(runs, "pushcube", "a2a", 2, 1.00, 0.93)
+    write_run(runs, "pushcube", "flow", 0, 0.91, 0.85, steps=10, spec="10step")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- policy-table:main -->\nold stale row 0.31\n<!-- /policy-table:main -->\noutro\n")
+    r = run_tool("policy_table.py", "--runs", runs, "--readme", readme, "--out", tmp_path / "table")
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "stale" not in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| PushCube")]
+    assert len(rows) == 2
+    a2a, flow = rows
+    # mean over 3 seeds, the seed range, and the pooled Wilson interval of 294 / 300 episodes
+    assert "| a2a |" in a2a and "0.98 [0.96-1.00]" in a2a and "| 3 |" in a2a
+    lo, hi = wilson_interval(294, 300)
+    assert f"{lo:.2f}-{hi:.2f}" in a2a
+    assert "--seed {0,1,2}" in a2a and "(100; reg. 50)" in a2a
+    assert "| flow |" in flow and "10 steps (10 calls)" in flow and "0.91" in flow
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert {row["run"] for row in table["rows"]} == {"a2a", "flow"}
+    # A result file that cannot be read is a one-line error naming it.
+    (runs / "pushcube" / "flow" / "seed0" / "eval" / "test_10step.json").write_text("{")
+    r = run_tool("policy_table.py", "--runs", runs, "--out", tmp_path / "table2")
+    assert r.returncode != 0 and "test_10step.json" in r.stderr.strip().splitlines()[-1]
