@@ -66,14 +66,13 @@ def test_end_to_end_demos_train_eval(demos, tmp_path):
 
 @pytest.mark.slow
 def test_checkpoint_reload_gives_identical_actions(demos, tmp_path):
-    sys.path.insert(0, str(TOOLS))
-    from train_policy import TrainPolicyConfig, build
     from a2a_temporal.config import load_config
     from a2a_temporal.heads.action import ActionFlowPolicy
+    from a2a_temporal.policy_setup import TrainPolicyConfig, build_training
 
     cfg = load_config(TrainPolicyConfig, ROOT / "configs/policy/pushcube_state.yaml",
                       [f"--dataset.path={demos}", "--policy.history_input_noise=0.1"])
-    _, data, policy = build(cfg)
+    _, data, policy = build_training(cfg)
     with torch.no_grad():
         for p in policy.net.parameters():
             p.add_(0.02 * torch.randn_like(p))

@@ -1,7 +1,6 @@
 """The evaluation protocol: seed ranges, end-of-episode padding per control mode, auxiliary
 losses reaching each objective through its own sampler, and tables built from result files."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ from a2a_temporal.metrics.stats import wilson_interval
 from test_policy_data import episode, tiny_policy
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -36,7 +34,7 @@ def test_seed_ranges_are_disjoint_and_ordered():
 
 
 def test_validation_config_can_never_reach_test_seeds():
-    from train_policy import PolicyEvalConfig
+    from a2a_temporal.policy_setup import PolicyEvalConfig
 
     ev = PolicyEvalConfig()
     assert ev.seed == VALIDATION_SEED_START

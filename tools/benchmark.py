@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from a2a_temporal.cli import run_cli  # noqa: E402
 from a2a_temporal.config import load_config  # noqa: E402
 from a2a_temporal.envs.evaluate import latency_stats  # noqa: E402
@@ -49,7 +47,7 @@ def parse(argv=None):
 
 
 def build_policies(a):
-    from train_policy import TrainPolicyConfig, build
+    from a2a_temporal.policy_setup import TrainPolicyConfig, build_training as build
 
     cfg = load_config(TrainPolicyConfig, a.config, a.overrides)
     ckpts = dict(s.split("=", 1) for s in a.checkpoint)

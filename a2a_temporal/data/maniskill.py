@@ -212,12 +212,13 @@ def read_demos(path: str | Path, max_episodes: int | None = None, load_images: b
 
 
 def check_matches(meta: DemoMeta, env_id: str | None, control_mode: str, obs_mode: str) -> None:
-    """The dataset must have been recorded for what the config asks; else a clear error."""
-    if control_mode != meta.control_mode:
+    """The dataset must have been recorded for what the config asks; else a clear error.
+    (Unknown dataset fields, as in a foreign LeRobot dataset, are not checked.)"""
+    if meta.control_mode and control_mode != meta.control_mode:
         raise DataError(f"{meta.path}: dataset control mode is {meta.control_mode!r} but the config asks for "
                         f"policy.control_mode={control_mode!r}; regenerate the demos with "
                         f"--control-mode {control_mode} or change the config")
-    if env_id and env_id != meta.env_id:
+    if env_id and meta.env_id and env_id != meta.env_id:
         raise DataError(f"{meta.path}: dataset is for {meta.env_id} but the config asks for policy.env_id={env_id!r}")
     want_rgb, have_rgb = obs_mode == "rgb", meta.obs_mode.startswith("rgb")
     if want_rgb != have_rgb:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.history import ChunkActor, stack_batches
 from ..data.maniskill import obs_to_frame
 from ..data.video_io import write_video
 from ..errors import ConfigError
@@ -63,14 +64,16 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
              seed: int = TEST_SEED_START, num_envs: int = 2, max_episode_steps: int | None = None,
              video_dir: str | Path | None = None, video_episodes: int = 2, out_json: str | Path | None = None,
              threads: int = 1, progress: bool = True, extra_info: dict | None = None,
-             allow_demo_seeds: bool = False) -> dict:
+             allow_demo_seeds: bool = False, batched: bool = True) -> dict:
     """Run ``episodes`` evaluation episodes on seeds ``seed, seed+1, ...`` and return a summary.
 
     ``policy`` needs only ``config`` (env_id, obs_mode, control_mode, n_obs_steps, n_hist,
     n_action_steps, action_dim, qpos_dim, demo_seeds), ``objective`` and
-    ``predict_action_chunk(batch, num_inference_steps, method)``. With ``out_json``, the summary
-    is rewritten there (atomically, ``complete: false``) after every round and each finished
-    episode is appended to ``<stem>.episodes.jsonl`` beside it.
+    ``predict_action_chunk(batch, num_inference_steps, method)``. With ``batched`` (default) the
+    environments that need a new chunk at a control step are served by *one* policy call on
+    their stacked histories; ``batched=False`` makes one batch-1 call per environment. With
+    ``out_json``, the summary is rewritten there (atomically, ``complete: false``) after every
+    round and each finished episode is appended to ``<stem>.episodes.jsonl`` beside it.
     """
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
@@ -103,11 +106,21 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
         out.parent.mkdir(parents=True, exist_ok=True)
         episodes_log = out.with_name(out.stem + ".episodes.jsonl")
         episodes_log.write_text("")
-    records, latencies = [], []
+    records, latencies, call_sizes = [], [], []
     steps = num_inference_steps
     bar = tqdm(total=episodes, desc=f"eval {c.env_id}", disable=not progress, dynamic_ncols=True)
     t_start = time.perf_counter()
-    from ..heads.action.actor import ChunkActor
+
+    def plan(group: list[int]) -> None:
+        """One policy call for the actors in ``group`` (stacked histories)."""
+        batch = stack_batches([actors[i].batch() for i in group])
+        t0 = time.perf_counter()
+        chunks = policy.predict_action_chunk(batch, steps, method)
+        latencies.append(time.perf_counter() - t0)
+        call_sizes.append(len(group))
+        chunks = chunks.cpu().numpy()
+        for j, i in enumerate(group):
+            actors[i].plan(chunks[j])
 
     try:
         for start in range(0, episodes, num_envs):
@@ -126,15 +139,16 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
                         frames[i].append(np.asarray(shots[i]).reshape(-1, *np.asarray(shots[i]).shape[-3:])[0])
                 actions = np.zeros((num_envs, c.action_dim), dtype=np.float32)
                 for i in active:
-                    actor = actors[i]
-                    actor.observe(obs_to_frame(_index(obs, i), c.obs_mode, c.qpos_dim, c.camera or None))
-                    if actor.needs_plan():
-                        batch = actor.batch()
-                        t0 = time.perf_counter()
-                        chunk = policy.predict_action_chunk(batch, steps, method)
-                        latencies.append(time.perf_counter() - t0)
-                        actor.plan(chunk[0].cpu().numpy())
-                    actions[i] = actor.act()
+                    frame = obs_to_frame(_index(obs, i), c.obs_mode, c.qpos_dim, c.camera or None)
+                    if t == 0:
+                        check_observation(frame, c)
+                    actors[i].observe(frame)
+                need = [i for i in active if actors[i].needs_plan()]
+                if need:
+                    for group in ([need] if batched else [[i] for i in need]):
+                        plan(group)
+                for i in active:
+                    actions[i] = actors[i].act()
                 obs, _, _, _, info = envs.step(actions)
                 success = np.asarray(info["success"], dtype=bool).reshape(num_envs)
                 for i in active:
@@ -155,20 +169,33 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
                 bar.update(1)
             bar.set_postfix(success=f"{np.mean([r['success_once'] for r in records]):.2f}")
             if out is not None:
-                write_json_atomic(out, _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs,
-                                                threads, t_start, extra_info, allow_demo_seeds, complete=False))
+                write_json_atomic(out, _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon,
+                                                num_envs, threads, t_start, extra_info, allow_demo_seeds,
+                                                complete=False))
     finally:
         bar.close()
         envs.close()
         torch.set_num_threads(prev_threads)
-    summary = _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-                       extra_info, allow_demo_seeds, complete=True)
+    summary = _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads,
+                       t_start, extra_info, allow_demo_seeds, complete=True)
     if out is not None:
         write_json_atomic(out, summary)
     return summary
 
 
-def _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
+def check_observation(frame: dict, config) -> None:
+    """The environment's observation must have the sizes the policy was trained on."""
+    got, want = frame["state"].shape[-1], config.state_dim
+    if got != want:
+        raise ConfigError(f"{config.env_id} ({config.obs_mode}, {config.control_mode}) gives {got}-dim state "
+                          f"observations but the policy was trained on {want}-dim ones; evaluate it on the task and "
+                          "observation mode it was trained for")
+    if frame["qpos"].shape[-1] != config.qpos_dim:
+        raise ConfigError(f"{config.env_id} gives {frame['qpos'].shape[-1]} joint positions but the policy was trained "
+                          f"on {config.qpos_dim}")
+
+
+def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
              extra_info, allow_demo_seeds, complete: bool) -> dict:
     from ..config import to_dict
 
@@ -190,8 +217,11 @@ def _summary(records, latencies, policy, steps, method, seeds, horizon, num_envs
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
         "model_calls_per_chunk": obj.model_calls(steps, method),
-        "latency": {**latency_stats(latencies), "batch_size": 1, "threads": threads,
-                    "device": str(next(iter(policy.parameters())).device)},
+        "latency": {**latency_stats(latencies), "threads": threads,
+                    "device": str(next(iter(policy.parameters())).device),
+                    "batch_size_mean": float(np.mean(call_sizes)) if call_sizes else None,
+                    "batch_size_max": int(max(call_sizes)) if call_sizes else None},
+        "policy_calls": len(call_sizes),
         "horizon": horizon,
         "registered_max_episode_steps": registered_max_episode_steps(policy.config.env_id),
         "num_envs": num_envs,

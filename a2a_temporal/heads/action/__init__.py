@@ -1,5 +1,5 @@
 """Robot-action head: ActionFlowPolicy (A2A and every baseline objective on one backbone)."""
-from .actor import ChunkActor
+from ...data.history import ChunkActor
 from .configuration import PolicyConfig
 from .modeling import ActionFlowPolicy
 

@@ -17,7 +17,7 @@ from ...backbone import FlowTransformer
 from ...data.normalize import Normalizer
 from ...flow import build_objective
 from ...pretrained import PretrainedMixin, register_model
-from .actor import ChunkActor
+from ...data.history import ChunkActor
 from .configuration import PolicyConfig
 from .encoders import ObservationEncoder, TokenMLP, mlp, prepare_images
 

@@ -1,7 +1,10 @@
-"""Closed-loop bookkeeping shared by ``select_action`` and the evaluator.
+"""Closed-loop bookkeeping shared by a policy's ``select_action`` and the evaluator.
 
 Keeps the observation / proprio / previous-action histories of one environment and a queue of
-planned actions; asks the policy for a new chunk only when the queue is empty.
+planned actions; asks for a new chunk only when the queue is empty. It builds exactly the batch
+keys that :mod:`a2a_temporal.data.windows` builds for training, so the live input and the
+training input cannot disagree. It lives in ``data/`` so the evaluator (``envs/``) needs no
+import from ``heads/``.
 """
 from __future__ import annotations
 
@@ -38,7 +41,9 @@ class ChunkActor:
         return not self.queue
 
     def batch(self) -> dict:
-        """The current histories as a batch of one (the keys the policy reads)."""
+        """The current histories as a batch of one (the keys the policy reads):
+        ``state (1, To, Ds)``, ``qpos_hist (1, Th, Dq)``, ``prev_action (1, Th, A)``,
+        ``prev_action_is_pad (1, Th)`` [, ``image (1, To, H, W, 3)``]."""
         b = {"state": np.stack([f["state"] for f in self.frames])[None],
              "qpos_hist": np.stack(self.qpos)[None],
              "prev_action": np.stack(self.prev)[None],
@@ -56,3 +61,8 @@ class ChunkActor:
         self.prev.append(a)
         self.prev_pad.append(False)
         return a
+
+
+def stack_batches(batches: list[dict]) -> dict:
+    """Concatenate batches of the same keys along the batch axis (N batch-1 histories -> one call)."""
+    return {k: torch.cat([b[k] for b in batches], dim=0) for k in batches[0]}
