@@ -7,6 +7,44 @@ import sys
 from .errors import A2AError
 
 
+def run_tool(name: str, args) -> None:
+    """Run ``tools/<name>`` in a child process (demos compose tools this way, never by import);
+    a failure raises :class:`A2AError` with the tool's last error line."""
+    import subprocess
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / name
+    r = subprocess.run([sys.executable, str(tool), *map(str, args)], stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        sys.stderr.write(r.stderr[-4000:])
+        raise A2AError(f"tools/{name} failed (exit {r.returncode}): {lines[-1] if lines else 'no message'}")
+
+
+def parse_named_spec(spec: str, flag: str, with_steps: bool = True) -> tuple[str, str, int | None]:
+    """``NAME=PATH[:STEPS]`` -> ``(name, path, steps)``; malformed values are one-line ConfigErrors."""
+    from .errors import ConfigError
+
+    form = "NAME=PATH:STEPS" if with_steps else "NAME=PATH"
+    if "=" not in spec:
+        raise ConfigError(f"{flag} {spec!r}: expected {form}")
+    name, rest = spec.split("=", 1)
+    if not name or not rest:
+        raise ConfigError(f"{flag} {spec!r}: expected {form} with a non-empty name and path")
+    if not with_steps:
+        return name, rest, None
+    path, sep, steps = rest.rpartition(":")
+    if not sep or not path:
+        raise ConfigError(f"{flag} {spec!r}: expected {form} (missing ':STEPS')")
+    try:
+        n = int(steps)
+    except ValueError:
+        raise ConfigError(f"{flag} {spec!r}: STEPS must be a positive integer, got {steps!r}") from None
+    if n < 1:
+        raise ConfigError(f"{flag} {spec!r}: STEPS must be a positive integer, got {n}")
+    return name, path, n
+
+
 def run_cli(main):
     """Decorator for tool ``main`` functions.
 

@@ -1,5 +1,5 @@
 """Config parsing: dataclasses are the source of truth, YAML files select values, dotted
-command-line overrides (``--train.steps=2000``) come last. Parsing is done by draccus; this
+command-line overrides (``--train.iterations=2000``) come last. Parsing is done by draccus; this
 module turns its many failure modes into one-line :class:`ConfigError` messages.
 """
 from __future__ import annotations

@@ -72,14 +72,33 @@ class _AtomicDir:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
         _fsync_tree(self.tmp)
+        # Leftovers of a replacement that crashed between its two renames.
+        for stale in self.final.parent.glob(f".{self.final.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if self.final.exists() or self.final.is_symlink():
             old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
             os.replace(self.final, old)
             os.replace(self.tmp, self.final)
+            fsync_dir(self.final.parent)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.tmp, self.final)
+        fsync_dir(self.final.parent)  # make the rename itself durable
         return False
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so renames inside it survive a power loss (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -167,6 +186,27 @@ def read_config(directory: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: invalid JSON ({e})") from None
 
 
+# Config keys renamed since checkpoints were first written: old name -> new name. Applied to
+# every nested mapping of a stored config that has the old key and not the new one.
+RENAMED_KEYS = {"rollout_steps": "rollout_k", "source_sigma": "start_point_noise",
+                "history_noise": "history_input_noise"}
+RENAMED_OBJECTIVE_KEYS = {"steps": "num_inference_steps"}
+
+
+def migrate_config(data, in_objective: bool = False):
+    """Rename legacy config keys (see ``RENAMED_KEYS``) so older checkpoints keep loading."""
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    renames = {**RENAMED_KEYS, **(RENAMED_OBJECTIVE_KEYS if in_objective else {})}
+    for k, v in data.items():
+        new = renames.get(k, k)
+        if new != k and new in data:
+            new = k
+        out[new] = migrate_config(v, in_objective=(k == "objective"))
+    return out
+
+
 def load_pretrained(directory: str | os.PathLike, map_location: str = "cpu"):
     """Rebuild whichever registered model ``directory`` holds."""
     directory = Path(directory)
@@ -178,7 +218,7 @@ def load_pretrained(directory: str | os.PathLike, map_location: str = "cpu"):
         raise CheckpointError(f"{directory / CONFIG_NAME}: unknown model_type {mtype!r}; "
                               f"known: {sorted(_REGISTRY)}")
     cls = _REGISTRY[mtype]
-    cfg = config_from_dict(cls.config_class, meta.get("config", {}), str(directory / CONFIG_NAME))
+    cfg = config_from_dict(cls.config_class, migrate_config(meta.get("config", {})), str(directory / CONFIG_NAME))
     model = cls(cfg)
     state = load_state_dict_file(directory / WEIGHTS_NAME)
     load_into(model, state, str(directory / WEIGHTS_NAME))

@@ -5,7 +5,7 @@ Trains two models on the same FlowTransformer and data, one flowing from the pre
 (a2a) and one from Gaussian noise (flow), then reports the error to the true next state for
 1, 2, 4 and 10 Euler steps. Writes ``toy_results.json`` and ``toy_results.png``.
 
-    python demos/toy_single_step.py [--config configs/toy/default.yaml] [--out runs/toy] [--train.steps=...]
+    python demos/toy_single_step.py [--config configs/toy/default.yaml] [--out runs/toy] [--train.iterations=...]
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ class ToyDemoConfig:
     system: ToySystem = field(default_factory=ToySystem)
     backbone: TransformerConfig = field(default_factory=lambda: TransformerConfig(in_dim=2, preset="tiny"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1200, batch_size=256, lr=1e-3, warmup_steps=100, ema_decay=0.995, log_every=100, threads=2))
+        iterations=1200, batch_size=256, lr=1e-3, warmup_iterations=100, ema_decay=0.995, log_every=100, threads=2))
     objectives: list[str] = field(default_factory=lambda: ["a2a", "flow"])
-    steps: list[int] = field(default_factory=lambda: [1, 2, 4, 10])
+    num_inference_steps: list[int] = field(default_factory=lambda: [1, 2, 4, 10])
     train_samples: int = 20000
     test_samples: int = 4000
 
@@ -88,7 +88,7 @@ def main(argv=None) -> dict:
         timings[name] = round(time.perf_counter() - t0, 1)
         ema = trainer.eval_model()
         results[name] = {}
-        for k in cfg.steps:
+        for k in cfg.num_inference_steps:
             torch.manual_seed(1234)
             pred = ema.predict(test.prev, steps=k)
             results[name][str(k)] = float((pred - test.next).norm(dim=-1).mean())
@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
     print("\nmean Euclidean error to the true next state (test set, %d points)" % cfg.test_samples)
     header = "steps  " + "  ".join(f"{n:>10}" for n in cfg.objectives)
     print(header)
-    for k in cfg.steps:
+    for k in cfg.num_inference_steps:
         print(f"{k:>5}  " + "  ".join(f"{results[n][str(k)]:>10.4f}" for n in cfg.objectives))
     summary = {"error_to_true_next": results, "train_wall_s": timings, "config": to_dict(cfg)}
     (out / "toy_results.json").write_text(json.dumps(summary, indent=2))

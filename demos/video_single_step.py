@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+from a2a_temporal.cli import run_cli, run_tool
+from a2a_temporal.data.video_folder import list_videos, load_clip, split_files
+from a2a_temporal.data.video_io import write_video
+from a2a_temporal.heads.video import LatentVideoFlow
+from a2a_temporal.metrics.rollout import horizon_metrics
+from a2a_temporal.training import resolve_pretrained
 
-from a2a_temporal.cli import run_cli  # noqa: E402
-from a2a_temporal.data.video_folder import list_videos, load_clip, split_files  # noqa: E402
-from a2a_temporal.data.video_io import write_video  # noqa: E402
-from predict_video import horizon_metrics, load_model  # noqa: E402
+
+def load_model(path) -> LatentVideoFlow:
+    return LatentVideoFlow.from_pretrained(resolve_pretrained(path)).eval()
 
 
 def bouncing_squares(T: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -63,24 +65,21 @@ def make_videos(folder: Path, n: int = 40, T: int = 24, size: int = 32) -> None:
 
 
 def train_everything(out: Path, steps: int) -> tuple[Path, Path, Path]:
-    import train_vae
-    import train_video
-
     videos = out / "videos"
     if not list(videos.glob("*.mp4")):
         make_videos(videos)
     vae_args = ["--output-dir", str(out / "vae"), f"--data.root={videos}", "--data.size=32", "--vae.image_size=32",
-                "--vae.block_out_channels=[16,32]", "--vae.norm_num_groups=8", "--train.steps=600",
+                "--vae.block_out_channels=[16,32]", "--vae.norm_num_groups=8", "--train.iterations=600",
                 "--train.batch_size=32", "--train.lr=0.002", "--train.eval_every=0", "--train.log_every=100",
                 "--val_frames=128"]
     if not (out / "vae" / "vae" / "model.safetensors").is_file():
-        train_vae.main(vae_args)
+        run_tool("train_vae.py", vae_args)
     for name in ("a2a", "flow"):
         if not (out / name / "checkpoints" / "last").exists():
-            train_video.main(["--output-dir", str(out / name), "--vae-path", str(out / "vae"), f"--data.root={videos}",
+            run_tool("train_video.py", ["--output-dir", str(out / name), "--vae-path", str(out / "vae"), f"--data.root={videos}",
                               "--data.size=32", "--data.frame_stride=1", "--video.use_actions=false",
                               f"--video.objective.name={name}", "--video.patch=2", "--video.backbone.preset=tiny",
-                              f"--train.steps={steps}", "--train.batch_size=64", "--train.lr=0.001",
+                              f"--train.iterations={steps}", "--train.batch_size=64", "--train.lr=0.001",
                               "--train.eval_every=0", "--train.log_every=100", "--eval.windows=64"])
     held_out = split_files(list_videos(videos), "val", 10)[0]
     return out / "a2a", out / "flow", held_out
@@ -94,14 +93,14 @@ def main(argv=None) -> dict:
     p.add_argument("--flow", default=None, help="trained Gaussian-flow video checkpoint")
     p.add_argument("--video", default=None, help="held-out video to predict")
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1200, help="training steps of each predictor (self-contained mode)")
+    p.add_argument("--train-iterations", type=int, default=1200, help="training iterations of each predictor (self-contained mode)")
     a = p.parse_args(argv)
     out = Path(a.out)
     torch.set_num_threads(2)
     if a.a2a and a.flow and a.video:
         a2a_dir, flow_dir, video = Path(a.a2a), Path(a.flow), Path(a.video)
     else:
-        a2a_dir, flow_dir, video = train_everything(out, a.steps)
+        a2a_dir, flow_dir, video = train_everything(out, a.train_iterations)
     a2a, flow = load_model(a2a_dir), load_model(flow_dir)
     clip = load_clip(video, a2a.config.vae.image_size, a2a.config.frame_stride, with_actions=a2a.config.use_actions)
     K = a2a.config.context

@@ -1,4 +1,4 @@
-"""Trains the 2-D toy for a few steps; launched by tests under 1 or 2 processes."""
+"""Trains the 2-D toy for a few iterations; launched by tests under 1 or 2 processes."""
 import sys
 from pathlib import Path
 
@@ -17,7 +17,7 @@ def main(out: str, batch_size: int, steps: int) -> None:
     model = ToyFlowModel(ToyModelConfig(objective=ObjectiveConfig(name="regression"),
                                         backbone=TransformerConfig(in_dim=2, preset="tiny", width=32, depth=1)))
     # Fixed initial weights regardless of the process (the trainer reseeds per rank afterwards).
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-2, warmup_steps=0, ema_decay=0.0,
+    cfg = TrainConfig(iterations=steps, batch_size=batch_size, lr=1e-2, warmup_iterations=0, ema_decay=0.0,
                       log_every=1, seed=0)
     data = ToyDataset(ToySystem(), 64, seed=0)
     Trainer(model, data, cfg, Path(out), progress=False).fit()

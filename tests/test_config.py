@@ -14,8 +14,8 @@ from toy_single_step import ToyDemoConfig  # noqa: E402
 
 
 def test_yaml_and_overrides():
-    cfg = load_config(ToyDemoConfig, ROOT / "configs/toy/default.yaml", ["--train.steps=7", "--backbone.preset=small"])
-    assert cfg.train.steps == 7 and cfg.backbone.preset == "small" and cfg.backbone.width == 256
+    cfg = load_config(ToyDemoConfig, ROOT / "configs/toy/default.yaml", ["--train.iterations=7", "--backbone.preset=small"])
+    assert cfg.train.iterations == 7 and cfg.backbone.preset == "small" and cfg.backbone.width == 256
     assert cfg.train.lr == 0.001  # from the YAML
     cfg = parse_cli(ToyDemoConfig, ["--config", str(ROOT / "configs/toy/default.yaml"), "--train.seed", "5"])
     assert cfg.train.seed == 5
@@ -28,12 +28,12 @@ def test_unknown_cli_key_names_it():
 
 def test_wrong_type_names_key():
     with pytest.raises(ConfigError, match="abc"):
-        load_config(ToyDemoConfig, None, ["--train.steps=abc"])
+        load_config(ToyDemoConfig, None, ["--train.iterations=abc"])
 
 
 def test_unknown_yaml_key_names_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  steps: 5\n  bogus: 1\n")
+    bad.write_text("train:\n  iterations: 5\n  bogus: 1\n")
     with pytest.raises(ConfigError) as err:
         load_config(ToyDemoConfig, bad)
     assert "bogus" in str(err.value) and str(bad) in str(err.value)

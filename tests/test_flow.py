@@ -163,7 +163,7 @@ def test_non_source_objectives_ignore_source_values():
 
 def test_rollout_consistency_backprops_through_k_steps():
     torch.manual_seed(0)
-    obj = build_objective(ObjectiveConfig(name="a2a", rollout_weight=1.0, rollout_steps=3))
+    obj = build_objective(ObjectiveConfig(name="a2a", rollout_weight=1.0, rollout_k=3))
     model = Counting(3)
     x0, x1 = torch.randn(4, 6, 3), torch.randn(4, 6, 3)
     loss, info = obj.loss(model, x0, x1)

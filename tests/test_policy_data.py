@@ -94,7 +94,7 @@ def test_unfitted_normalizer_is_refused():
 @pytest.mark.parametrize("space", ["latent", "action"])
 def test_every_objective_trains_and_predicts(objective, space):
     aux = 0.0 if objective == "ddim" else 0.5  # diffusion has no differentiable sampler for rollout terms
-    policy, w = tiny_policy(objective=ObjectiveConfig(name=objective, rollout_weight=2 * aux, rollout_steps=2),
+    policy, w = tiny_policy(objective=ObjectiveConfig(name=objective, rollout_weight=2 * aux, rollout_k=2),
                             flow_space=space, decoded_rollout_weight=aux)
     policy.train()
     loss, info = policy(w.__getitems__(list(range(8))))

@@ -20,7 +20,7 @@ TOOLS = ROOT / "tools"
 
 def tiny_overrides(demos, out):
     return ["--config", ROOT / "configs/policy/pushcube_state.yaml", "--output-dir", out,
-            f"--dataset.path={demos}", "--train.steps=20", "--train.batch_size=16", "--train.log_every=5",
+            f"--dataset.path={demos}", "--train.iterations=20", "--train.batch_size=16", "--train.log_every=5",
             "--train.eval_every=0", "--eval.episodes=1", "--eval.num_envs=1",
             "--eval.max_episode_steps=10", "--policy.backbone.width=32", "--policy.backbone.depth=1",
             "--policy.hidden_dim=32"]
@@ -40,24 +40,46 @@ def test_end_to_end_demos_train_eval(demos, tmp_path):
     assert (ckpt / "last" / "pretrained_model" / "model.safetensors").is_file()
     assert (ckpt / "best").is_symlink()
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
-    assert summary["steps"] == 20
+    assert summary["iterations"] == 20
     metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any("eval/success_once" in m for m in metrics)
 
+    assert summary["end_padding"] == "hold"  # delta control: zero arm motion past an episode's end
+    run_config = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    demo_seeds = run_config["policy"]["demo_seeds"]
+    assert len(demo_seeds) == 3 and demo_seeds == sorted(demo_seeds)
+
+    # The checkpoint knows its demo seeds: evaluating on one of them is refused, by name.
+    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run", "--episodes", 2, "--seed", demo_seeds[1],
+                 "--max-episode-steps", 5, "--quiet")
+    assert r.returncode == 2
+    assert f"evaluation seed {demo_seeds[1]} is one of this policy's training-demo seeds" in r.stderr.splitlines()[-1]
+    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run", "--num-inference-steps", 0)
+    assert r.returncode == 2 and "positive integer" in r.stderr.splitlines()[-1]
+
     out_json = tmp_path / "eval" / "eval.json"
-    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run", "--episodes", 2, "--steps", 1,
-                 "--json", out_json, "--num-envs", 2, "--max-episode-steps", 20, "--seed", 7,
+    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run", "--episodes", 2, "--num-inference-steps", 1,
+                 "--json", out_json, "--num-envs", 2, "--max-episode-steps", 20, "--seed", 1_000_007,
                  "--video-dir", tmp_path / "videos", "--video-episodes", 1, "--quiet")
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out_json.read_text())
-    assert res["complete"] and res["episodes"] == 2 and res["seeds"] == [7, 8]
+    assert res["complete"] and res["episodes"] == 2 and res["seeds"] == [1_000_007, 1_000_008]
+    assert res["seed_split"] == "test" and res["horizon"] == 20 and res["registered_max_episode_steps"] == 50
     assert 0.0 <= res["success_once"] <= 1.0 and res["success_at_end"] <= res["success_once"]
+    lo, hi = res["success_once_ci95"]
+    assert 0.0 <= lo <= res["success_once"] <= hi <= 1.0
     lat = res["latency"]
-    # 20 steps, re-planning every 8: ceil(20 / 8) = 3 inference calls per episode, never more.
-    assert lat["calls"] == 2 * 3 and lat["p50_ms"] > 0 and lat["batch_size"] == 1
+    # 20 steps, re-planning every 8: 3 planning steps, each serving both environments in one call.
+    assert res["policy_calls"] == 3 and lat["calls"] == 3 and lat["batch_size_max"] == 2 and lat["p50_ms"] > 0
     assert res["versions"]["mani_skill"] and res["policy_config"]["env_id"] == "PushCube-v1"
     episodes = [json.loads(x) for x in out_json.with_name("eval.episodes.jsonl").read_text().splitlines()]
-    assert [e["seed"] for e in episodes] == [7, 8]
+    assert [e["seed"] for e in episodes] == [1_000_007, 1_000_008]
+    # Without --json the results go beside the checkpoints, never into a checkpoint directory.
+    r = run_tool("eval_policy.py", "--checkpoint", tmp_path / "run" / "checkpoints" / "last", "--episodes", 1,
+                 "--num-envs", 1, "--max-episode-steps", 3, "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "run" / "eval" / "last_default_seed1000000.json").is_file()
+    assert not [p for p in (tmp_path / "run" / "checkpoints").rglob("*") if "eval" in p.name]
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1
     from a2a_temporal.data.video_io import read_video
@@ -106,7 +128,7 @@ def one_line_error(r):
 
 def train_cli(demos, tmp_path, *extra):
     return run_tool("train_policy.py", "--config", ROOT / "configs/policy/pushcube_state.yaml",
-                    "--output-dir", tmp_path / "run", f"--dataset.path={demos}", "--train.steps=2",
+                    "--output-dir", tmp_path / "run", f"--dataset.path={demos}", "--train.iterations=2",
                     "--eval.episodes=0", *extra)
 
 
@@ -211,7 +233,7 @@ def test_rgb_policy_end_to_end(tmp_path):
     assert meta.obs_mode == "rgb" and meta.image_size == 64 and episodes[0].image.shape[1:] == (64, 64, 3)
     assert episodes[0].image.shape[0] == episodes[0].state.shape[0]
     r = run_tool("train_policy.py", "--config", ROOT / "configs/policy/pickcube_rgb.yaml", "--output-dir",
-                 tmp_path / "run", f"--dataset.path={h5}", "--train.steps=3", "--train.batch_size=4",
+                 tmp_path / "run", f"--dataset.path={h5}", "--train.iterations=3", "--train.batch_size=4",
                  "--train.eval_every=0", "--eval.episodes=1", "--eval.num_envs=1", "--eval.max_episode_steps=9",
                  "--policy.backbone.width=32", "--policy.backbone.depth=1")
     assert r.returncode == 0, r.stderr[-3000:]

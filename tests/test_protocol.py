@@ -122,7 +122,7 @@ class CallCounter(torch.nn.Module):
 
 @pytest.mark.parametrize("name,own,through", [("a2a", 1, 3), ("flow", 1, 3), ("regression", 1, 1), ("mip", 2, 2)])
 def test_consistency_goes_through_the_objectives_own_sampler(name, own, through):
-    policy, w = tiny_policy(objective=ObjectiveConfig(name=name, rollout_weight=1.0, rollout_steps=3,
+    policy, w = tiny_policy(objective=ObjectiveConfig(name=name, rollout_weight=1.0, rollout_k=3,
                                                       rollout_batch_size=3))
     counter = CallCounter(policy.net)
     policy.net = counter
@@ -154,7 +154,7 @@ def any_grad(g, prefix):
 
 
 def test_each_auxiliary_term_reaches_what_it_documents():
-    base = dict(objective=ObjectiveConfig(name="flow", rollout_weight=0.0, rollout_steps=2))
+    base = dict(objective=ObjectiveConfig(name="flow", rollout_weight=0.0, rollout_k=2))
     batch = None
     # Nothing auxiliary: the latent Gaussian flow trains the encoder jointly, never the decoder.
     policy, w = tiny_policy(recon_weight=0.0, decoded_rollout_weight=0.0, **base)
@@ -197,7 +197,7 @@ def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.
     (d / "eval").mkdir(parents=True)
     (d / "run_info.json").write_text(json.dumps({
         "seed": seed, "overrides": [], "run_command": f"scripts/policy_run.py {task} {run} --seed {seed} --eval {steps}"}))
-    (d / "train_summary.json").write_text(json.dumps({"steps": 2500, "train_cpu_s": cpu_s, "train_time_s": cpu_s / 2,
+    (d / "train_summary.json").write_text(json.dumps({"iterations": 2500, "train_cpu_s": cpu_s, "train_time_s": cpu_s / 2,
                                                       "load_avg_mean": load, "torch_threads": 2}))
     (d / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in [
         {"step": 100, "loss": 1.0},
@@ -240,3 +240,30 @@ def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
     (runs / "pushcube" / "flow" / "seed0" / "eval" / "test_10step.json").write_text("{")
     r = run_tool("policy_table.py", "--runs", runs, "--out", tmp_path / "table2")
     assert r.returncode != 0 and "test_10step.json" in r.stderr.strip().splitlines()[-1]
+
+
+def test_checkpoints_with_renamed_config_keys_still_load(tmp_path):
+    from a2a_temporal.pretrained import load_pretrained
+
+    policy, _ = tiny_policy(history_input_noise=0.05)
+    policy.save_pretrained(tmp_path / "p")
+    meta = json.loads((tmp_path / "p" / "config.json").read_text())
+    c = meta["config"]
+    c["history_noise"] = c.pop("history_input_noise")  # the names of an earlier release
+    c["objective"]["rollout_steps"] = c["objective"].pop("rollout_k")
+    c["objective"]["source_sigma"] = c["objective"].pop("start_point_noise")
+    c["objective"]["steps"] = c["objective"].pop("num_inference_steps")
+    (tmp_path / "p" / "config.json").write_text(json.dumps(meta))
+    loaded = load_pretrained(tmp_path / "p")
+    assert loaded.config.history_input_noise == 0.05 and loaded.config.objective.rollout_k == c["objective"]["rollout_steps"]
+
+
+@pytest.mark.parametrize("spec,msg", [("a2a", "expected NAME=PATH:STEPS"), ("=x:1", "non-empty"),
+                                      ("a=runs/x", "missing ':STEPS'"), ("a=runs/x:ten", "positive integer"),
+                                      ("a=runs/x:0", "positive integer")])
+def test_malformed_model_specs_are_one_line_errors(spec, msg):
+    from a2a_temporal.cli import parse_named_spec
+
+    with pytest.raises(ConfigError, match=msg):
+        parse_named_spec(spec, "--model")
+    assert parse_named_spec("a=runs/x:y:10", "--model") == ("a", "runs/x:y", 10)

@@ -23,7 +23,7 @@ def make_model():
 
 
 def cfg(**kw):
-    base = dict(steps=6, batch_size=8, lr=5e-3, warmup_steps=2, ema_decay=0.9, log_every=1, seed=3)
+    base = dict(iterations=6, batch_size=8, lr=5e-3, warmup_iterations=2, ema_decay=0.9, log_every=1, seed=3)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -63,7 +63,7 @@ def test_resume_is_exact(tmp_path):
 def test_pretrained_export_holds_ema_and_reloads(tmp_path):
     t = Trainer(make_model(), DATA, cfg(), tmp_path, progress=False)
     summary = t.fit()
-    assert summary["steps"] == 6 and json.loads((tmp_path / "train_summary.json").read_text())["steps"] == 6
+    assert summary["iterations"] == 6 and json.loads((tmp_path / "train_summary.json").read_text())["iterations"] == 6
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == list(range(1, 7)) and all("loss" in r for r in lines)
     assert any((tmp_path / "tensorboard").iterdir())
@@ -78,7 +78,7 @@ def test_pretrained_export_holds_ema_and_reloads(tmp_path):
 
 def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     out = tmp_path / "run"
-    Trainer(make_model(), DATA, cfg(steps=4), out, progress=False).fit(until=2)
+    Trainer(make_model(), DATA, cfg(iterations=4), out, progress=False).fit(until=2)
     before = weights(out, "pretrained_model/model.safetensors")
     real = ckpt_mod.save_state_dict
     calls = {"n": 0}
@@ -93,7 +93,7 @@ def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt_mod, "save_state_dict", flaky)
     monkeypatch.setattr("a2a_temporal.pretrained.save_state_dict", flaky)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(make_model(), DATA, cfg(steps=4, resume=True), out, progress=False).fit()
+        Trainer(make_model(), DATA, cfg(iterations=4, resume=True), out, progress=False).fit()
     monkeypatch.undo()
     root = out / "checkpoints"
     assert os.readlink(root / "last") == "0000002"
@@ -103,12 +103,12 @@ def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     assert all(torch.equal(before[k], after[k]) for k in before)
     load_pretrained(root / "last" / "pretrained_model")  # still loadable
     # And training can go on from it.
-    Trainer(make_model(), DATA, cfg(steps=4, resume=True), out, progress=False).fit()
+    Trainer(make_model(), DATA, cfg(iterations=4, resume=True), out, progress=False).fit()
     assert os.readlink(root / "last") == "0000004"
 
 
 def test_keep_last_prunes_old_checkpoints(tmp_path):
-    Trainer(make_model(), DATA, cfg(steps=6, save_every=1, keep_last=2), tmp_path, progress=False).fit()
+    Trainer(make_model(), DATA, cfg(iterations=6, save_every=1, keep_last=2), tmp_path, progress=False).fit()
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["0000005", "0000006", "last"]
 
@@ -139,6 +139,41 @@ def test_two_processes_match_single_process_gradient_average(tmp_path):
 def test_refuses_to_overwrite_an_existing_run(tmp_path):
     from a2a_temporal.errors import ConfigError
 
-    Trainer(make_model(), DATA, cfg(steps=2), tmp_path, progress=False).fit()
+    Trainer(make_model(), DATA, cfg(iterations=2), tmp_path, progress=False).fit()
     with pytest.raises(ConfigError, match="already holds a training run"):
-        Trainer(make_model(), DATA, cfg(steps=2), tmp_path, progress=False)
+        Trainer(make_model(), DATA, cfg(iterations=2), tmp_path, progress=False)
+
+
+def test_resume_with_a_changed_config_is_refused_unless_forced(tmp_path):
+    from a2a_temporal.errors import ConfigError
+
+    run = {"train": {"lr": 5e-3, "iterations": 4, "threads": 1}, "policy": {"objective": {"name": "a2a"}}}
+    Trainer(make_model(), DATA, cfg(iterations=4, stop_after=2), tmp_path, run_config=run, progress=False).fit()
+    changed = {"train": {"lr": 1e-3, "iterations": 4, "threads": 2}, "policy": {"objective": {"name": "flow"}}}
+    with pytest.raises(ConfigError, match=r"policy.objective.name: 'a2a' -> 'flow'.*train.lr: 0.005 -> 0.001"):
+        Trainer(make_model(), DATA, cfg(iterations=4, resume=True), tmp_path, run_config=changed, progress=False)
+    # Bookkeeping keys (threads here) may change; forcing accepts the rest.
+    same = {"train": {"lr": 5e-3, "iterations": 4, "threads": 2}, "policy": {"objective": {"name": "a2a"}}}
+    Trainer(make_model(), DATA, cfg(iterations=4, resume=True), tmp_path, run_config=same, progress=False)
+    t = Trainer(make_model(), DATA, cfg(iterations=4, resume=True, force_resume=True), tmp_path, run_config=changed,
+                progress=False)
+    assert t.step == 2
+    # A run written before a key was renamed still compares equal after migration.
+    legacy = {"train": {"lr": 5e-3, "steps": 4, "threads": 1}, "policy": {"objective": {"name": "a2a"}}}
+    (tmp_path / "run_config.json").write_text(json.dumps(legacy))
+    Trainer(make_model(), DATA, cfg(iterations=4, resume=True), tmp_path, run_config=run, progress=False)
+
+
+def test_stale_replacement_leftovers_are_removed(tmp_path):
+    from a2a_temporal.pretrained import atomic_directory
+
+    final = tmp_path / "ckpt"
+    stale = tmp_path / ".ckpt.old-12345"  # a replacement that crashed between its two renames
+    stale.mkdir()
+    (stale / "x").write_text("old")
+    with atomic_directory(final) as tmp:
+        (tmp / "a").write_text("1")
+    with atomic_directory(final) as tmp:
+        (tmp / "a").write_text("2")
+    assert (final / "a").read_text() == "2" and not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]

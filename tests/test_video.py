@@ -163,7 +163,7 @@ def test_video_tools_end_to_end(demos, tmp_path):
     assert acts.shape == (read_video(mp4s[0]).shape[0] - 1, 4)
 
     r = run_tool("train_vae.py", "--config", ROOT / "configs/video/vae_64.yaml", "--output-dir", tmp_path / "vae",
-                 f"--data.root={vids}", "--data.val_every=3", "--train.steps=4", "--train.batch_size=8",
+                 f"--data.root={vids}", "--data.val_every=3", "--train.iterations=4", "--train.batch_size=8",
                  "--train.eval_every=0", "--train.log_every=2", "--val_frames=16",
                  "--vae.block_out_channels=[16,32,32]", "--vae.norm_num_groups=8")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -173,7 +173,7 @@ def test_video_tools_end_to_end(demos, tmp_path):
 
     r = run_tool("train_video.py", "--config", ROOT / "configs/video/pickcube_64_actions.yaml",
                  "--output-dir", tmp_path / "pred", "--vae-path", tmp_path / "vae", f"--data.root={vids}",
-                 "--data.val_every=3", "--data.frame_stride=2", "--train.steps=4", "--train.batch_size=8",
+                 "--data.val_every=3", "--data.frame_stride=2", "--train.iterations=4", "--train.batch_size=8",
                  "--train.log_every=2", "--train.eval_every=0", "--eval.windows=8",
                  "--video.backbone.width=32", "--video.backbone.depth=1")
     assert r.returncode == 0, r.stderr[-3000:]

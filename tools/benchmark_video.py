@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from a2a_temporal.cli import run_cli  # noqa: E402
-from a2a_temporal.data.video_folder import load_folder  # noqa: E402
-from a2a_temporal.utils import versions  # noqa: E402
-from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim  # noqa: E402
-from predict_video import horizon_metrics, load_model  # noqa: E402
+from a2a_temporal.cli import parse_named_spec, run_cli
+from a2a_temporal.data.video_folder import load_folder
+from a2a_temporal.heads.video import LatentVideoFlow
+from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
+from a2a_temporal.metrics.rollout import horizon_metrics
+from a2a_temporal.training import resolve_pretrained
+from a2a_temporal.utils import versions
 
 
 @torch.no_grad()
@@ -87,9 +86,8 @@ def main(argv=None) -> dict:
     torch.set_num_threads(a.threads)
     models = {}
     for spec in a.model:
-        name, rest = spec.split("=", 1)
-        ckpt, steps = rest.rsplit(":", 1)
-        models[name] = (load_model(ckpt), int(steps), ckpt)
+        name, ckpt, steps = parse_named_spec(spec, "--model")
+        models[name] = (LatentVideoFlow.from_pretrained(resolve_pretrained(ckpt)).eval(), steps, ckpt)
     first = next(iter(models.values()))[0].config
     clips = load_folder(a.videos, first.vae.image_size, "val", a.val_every, first.frame_stride,
                         with_actions=any(m.config.use_actions for m, _, _ in models.values()))

@@ -57,7 +57,7 @@ def collect(runs: Path) -> list[dict]:
         info = _load(info_path)
         train = _load(run / "train_summary.json") if (run / "train_summary.json").is_file() else {}
         base = {"task": run.parent.parent.name, "run": run.parent.name, "seed": info.get("seed"),
-                "command": info.get("run_command", ""), "train_steps": train.get("steps"),
+                "command": info.get("run_command", ""), "train_iterations": train.get("iterations", train.get("steps")),
                 "train_cpu_s": train.get("train_cpu_s"), "train_time_s": train.get("train_time_s"),
                 "load_avg_mean": train.get("load_avg_mean"), "torch_threads": train.get("torch_threads"),
                 "overrides": info.get("overrides", [])}
@@ -121,7 +121,7 @@ def aggregate(recs: list[dict]) -> list[dict]:
                      "success_at_end_mean": sum(r["at_end"] for r in rs) / n,
                      "horizon": rs[0]["horizon"], "registered_horizon": rs[0]["registered_horizon"],
                      "seed_split": rs[0]["seed_split"], "p50_ms": statistics.median(p50) if p50 else None,
-                     "train_steps": rs[0]["train_steps"],
+                     "train_iterations": rs[0]["train_iterations"],
                      "train_cpu_min": statistics.fmean(cpu) / 60 if cpu else None,
                      "timed_alone": all((r["load_avg_mean"] or 99) <= (r["torch_threads"] or 0) + 0.6 for r in rs),
                      "command": cmd})

@@ -2,7 +2,7 @@
 """Predict the next frames of a video with a trained next-frame model.
 
     python tools/predict_video.py --checkpoint runs/video_a2a --video data/videos/pickcube64/set0/episode_0009.mp4 \
-        --context 2 --frames 16 --steps 1 --out runs/video_a2a/pred.mp4 --json runs/video_a2a/pred.json
+        --context 2 --frames 16 --num-inference-steps 1 --out runs/video_a2a/pred.mp4 --json runs/video_a2a/pred.json
 
 Uses the first ``--context`` frames (after the model's frame stride) as context and predicts the
 next ``--frames`` frames autoregressively (with the recorded actions, for action-conditioned
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,36 +23,8 @@ from a2a_temporal.data.video_folder import load_clip
 from a2a_temporal.data.video_io import write_video
 from a2a_temporal.errors import DataError
 from a2a_temporal.heads.video import LatentVideoFlow
-from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
+from a2a_temporal.metrics.rollout import horizon_metrics, side_by_side
 from a2a_temporal.training import resolve_pretrained
-
-
-def side_by_side(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    err = np.abs(truth.astype(np.int16) - pred.astype(np.int16)).astype(np.uint8)
-    sep = np.full((*truth.shape[:2], 2, 3), 255, np.uint8)
-    return np.concatenate([truth, sep, pred, sep, err], axis=2)
-
-
-def horizon_metrics(model, clip, context: int, frames: int, steps, method=None) -> dict:
-    """Roll out ``frames`` frames after the first ``context`` frames of ``clip``; per-horizon metrics."""
-    total = context + frames
-    if clip.frames.shape[0] < total:
-        raise DataError(f"{clip.path}: {clip.frames.shape[0]} frames (after frame stride), need context {context} "
-                        f"+ {frames} predicted = {total}")
-    ctx = torch.from_numpy(clip.frames[:context])[None]
-    acts = None
-    if model.config.use_actions:
-        if clip.actions is None:
-            raise DataError(f"{clip.path}: the model is action-conditioned but no .actions.npy lies beside the video")
-        acts = torch.from_numpy(clip.actions[context - 1: context - 1 + frames])[None]
-    t0 = time.perf_counter()
-    pred = model.rollout(ctx, frames, acts, steps=steps, method=method, source=clip.path)[0].numpy()
-    seconds = time.perf_counter() - t0
-    truth = clip.frames[context:total]
-    copy = np.repeat(clip.frames[context - 1][None], frames, axis=0)
-    return {"pred": pred, "truth": truth, "seconds": seconds,
-            "psnr": per_frame_psnr(pred, truth), "ssim": per_frame_ssim(pred, truth),
-            "copy_psnr": per_frame_psnr(copy, truth), "copy_ssim": per_frame_ssim(copy, truth)}
 
 
 def load_model(path) -> LatentVideoFlow:
@@ -67,7 +38,8 @@ def main(argv=None) -> dict:
     p.add_argument("--video", required=True)
     p.add_argument("--context", type=int, default=None, help="context frames (default: the model's)")
     p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--num-inference-steps", "--steps", dest="num_inference_steps", type=int, default=None,
+                   help="sampler steps (default: the objective's: 1 for a2a)")
     p.add_argument("--method", default=None, choices=["euler", "midpoint", "heun"])
     p.add_argument("--frame-stride", type=int, default=None, help="default: the stride the model was trained with")
     p.add_argument("--resize", action="store_true", help="resize frames to the VAE's size instead of refusing")
@@ -85,13 +57,13 @@ def main(argv=None) -> dict:
     if clip.frames.shape[1:3] != (size, size):
         raise DataError(f"{a.video}: frames are {clip.frames.shape[1]}x{clip.frames.shape[2]} but the VAE was "
                         f"trained on {size}x{size} frames (pass --resize to resize them)")
-    m = horizon_metrics(model, clip, a.context or model.config.context, a.frames, a.steps, a.method)
+    m = horizon_metrics(model, clip, a.context or model.config.context, a.frames, a.num_inference_steps, a.method)
     out = Path(a.out)
     video = side_by_side(m["truth"], m["pred"])
     write_video(out, video, fps=5)
     write_video(out.with_suffix(".gif"), video, fps=5)
     res = {"video": a.video, "checkpoint": a.checkpoint, "objective": model.objective.name,
-           "steps": a.steps or model.objective.default_steps, "context": a.context or model.config.context,
+           "steps": a.num_inference_steps or model.objective.default_steps, "context": a.context or model.config.context,
            "frames": a.frames, "frame_stride": stride,
            "psnr": m["psnr"].tolist(), "ssim": m["ssim"].tolist(),
            "copy_last_psnr": m["copy_psnr"].tolist(), "copy_last_ssim": m["copy_ssim"].tolist(),

@@ -2,7 +2,7 @@
 """Train a robot policy (A2A or any baseline objective) on ManiSkill demonstrations.
 
     python tools/train_policy.py --config configs/policy/pushcube_state.yaml --output-dir runs/push \
-        [--dataset.path=...] [--train.steps=...] [--policy.objective.name=flow]
+        [--dataset.path=...] [--train.iterations=...] [--policy.objective.name=flow]
 
 Several ``--config`` files may be given: later files override earlier ones (a task config,
 then an objective recipe from configs/policy/recipes/), dotted overrides come last.
@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
                     "total_wall_s": round(time.perf_counter() - t0, 1)})
     out = Path(cfg.output_dir)
     write_json_atomic(out / "train_summary.json", summary)
-    print(json.dumps({k: summary[k] for k in ("steps", "train_time_s", "train_cpu_s", "eval_time_s", "best")
+    print(json.dumps({k: summary[k] for k in ("iterations", "train_time_s", "train_cpu_s", "eval_time_s", "best")
                       if k in summary}))
     print(f"checkpoints: {out / 'checkpoints'} (last, best)")
     return summary

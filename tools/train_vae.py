@@ -2,7 +2,7 @@
 """Train a small AutoencoderKL from scratch on the frames of a video folder.
 
     python tools/train_vae.py --config configs/video/vae_64.yaml --output-dir runs/vae64 \
-        [--data.root=data/videos/pickcube64/set0] [--train.steps=...]
+        [--data.root=data/videos/pickcube64/set0] [--train.iterations=...]
 
 Reports reconstruction PSNR on held-out videos, computes the latent scaling factor from the
 training frames (stored in the VAE's config) and writes OUTPUT_DIR/vae/{config.json,
@@ -33,7 +33,7 @@ class TrainVAEConfig:
     data: VideoDataConfig = field(default_factory=VideoDataConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=3000, batch_size=32, lr=5e-4, warmup_steps=200, ema_decay=0.0, eval_every=1000,
+        iterations=3000, batch_size=32, lr=5e-4, warmup_iterations=200, ema_decay=0.0, eval_every=1000,
         best_metric="val_psnr", threads=2))
     val_frames: int = 512  # held-out frames used for the PSNR report
 
@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
     result = {"vae": str(out / "vae"), "val_psnr": float(psnr.mean()), "val_psnr_std": float(psnr.std()),
               "scaling_factor": scale, "latent_shape": list(lat.shape[1:]), "latent_std_after_scaling": float(lat.std()),
               "train_frames": len(data), "val_frames": len(val), "parameters": sum(p.numel() for p in final.parameters()),
-              "train_time_s": summary["train_time_s"], "steps": summary["steps"]}
+              "train_time_s": summary["train_time_s"], "iterations": summary["iterations"]}
     (out / "vae_summary.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
     return result

@@ -2,10 +2,10 @@
 """Train a next-frame predictor in the latent space of a trained VAE.
 
     python tools/train_video.py --config configs/video/pickcube_64_actions.yaml --output-dir runs/video_a2a \
-        [--vae-path runs/vae64/vae] [--video.objective.name=flow] [--train.steps=...]
+        [--vae-path runs/vae64/vae] [--video.objective.name=flow] [--train.iterations=...]
 
 Latents of every video are computed once and cached beside the VAE. Validation (every
-``train.eval_every`` steps): 1-step next-frame PSNR on held-out videos (teacher-forced context)
+``train.eval_every`` iterations): 1-step next-frame PSNR on held-out videos (teacher-forced context)
 against the truth and against copying the last frame; ``best`` keeps the highest PSNR.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained
 @dataclass
 class VideoEvalConfig:
     windows: int = 256  # held-out windows scored at each validation
-    steps: Optional[int] = None  # sampler steps (None: the objective's default)
+    num_inference_steps: Optional[int] = None  # sampler steps (None: the objective's default)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class TrainVideoConfig:
     data: VideoDataConfig = field(default_factory=lambda: VideoDataConfig(frame_stride=4))
     video: VideoFlowConfig = field(default_factory=VideoFlowConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=4000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999, eval_every=1000,
+        iterations=4000, batch_size=64, lr=5e-4, warmup_iterations=200, ema_decay=0.999, eval_every=1000,
         best_metric="val_psnr", threads=2))
     eval: VideoEvalConfig = field(default_factory=VideoEvalConfig)
 
@@ -86,11 +86,11 @@ def validation_set(clips, latents, actions, context: int, n: int, seed: int = 0)
 
 
 @torch.no_grad()
-def next_frame_psnr(model: LatentVideoFlow, val, steps=None, batch: int = 64) -> dict:
+def next_frame_psnr(model: LatentVideoFlow, val, num_inference_steps=None, batch: int = 64) -> dict:
     frames, lat, truth, acts = val
     preds = []
     for i in range(0, len(frames), batch):
-        z = model.predict_latent(lat[i:i + batch], None if acts is None else acts[i:i + batch], steps=steps)
+        z = model.predict_latent(lat[i:i + batch], None if acts is None else acts[i:i + batch], steps=num_inference_steps)
         preds.append(model._to_frames(z, lat[i:i + batch, -1], frames[i:i + batch, -1]))
     pred = torch.cat(preds).numpy()
     return {"val_psnr": float(per_frame_psnr(pred, truth).mean()),
@@ -124,7 +124,7 @@ def main(argv=None) -> dict:
           f"backbone parameters", flush=True)
 
     def eval_fn(m, step):
-        res = next_frame_psnr(m, val, cfg.eval.steps)
+        res = next_frame_psnr(m, val, cfg.eval.num_inference_steps)
         print(f"\n[eval @ {step}] next-frame PSNR {res['val_psnr']:.2f} dB (copy-last {res['copy_last_psnr']:.2f} dB)",
               flush=True)
         return res
@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
     summary = trainer.fit()
     summary.update({"objective": v.objective.name, "videos": cfg.data.root, "vae": str(vae_dir)})
     (Path(cfg.output_dir) / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: summary[k] for k in ("steps", "train_time_s", "best")}))
+    print(json.dumps({k: summary[k] for k in ("iterations", "train_time_s", "best")}))
     return summary
 
 

@@ -162,10 +162,12 @@ def read_lerobot(root, state_key: str = "observation.state", action_key: str = "
     tables, videos = {}, {}
     episodes, seeds = [], []
     for row in rows[:max_episodes]:
-        e, length = int(row["episode_index"]), int(_field(row, "length", row_file[row["episode_index"]]))
+        e = int(row["episode_index"])
         ep_file = row_file[e]
+        length = int(_field(row, "length", ep_file))
         path = root / info.get("data_path", DATA_PATH).format(
-            chunk_index=int(_field(row, "data/chunk_index", ep_file)), file_index=int(_field(row, "data/file_index", ep_file)))
+            chunk_index=int(_field(row, "data/chunk_index", ep_file)),
+            file_index=int(_field(row, "data/file_index", ep_file)))
         if path not in tables:
             if not path.is_file():
                 raise DataError(f"{path}: data file missing (needed by episode {e}; listed in {ep_file})")
@@ -193,6 +195,8 @@ def read_lerobot(root, state_key: str = "observation.state", action_key: str = "
         qpos = obs(qpos_key) if qpos_key else state[:, :qpos_dims] if qpos_dims else state.copy()
         _check_finite(action, f"action {action_key!r}", e, path)
         _check_finite(state, f"state {state_key!r}", e, path)
+        if qpos_key:
+            _check_finite(qpos, f"qpos {qpos_key!r}", e, path)
         image = None
         if image_key and image_dtype == "image":
             image = _decode_images(sub, image_key, path)
@@ -247,7 +251,7 @@ def read_lerobot(root, state_key: str = "observation.state", action_key: str = "
 
 def _stats(x: np.ndarray, image: bool = False) -> dict:
     """mean / std / min / max / count over frames: ``(D,)`` vectors, or ``(3, 1, 1)`` in [0, 1] for images."""
-    x = x.astype(np.float64)
+    n, x = len(x), x.astype(np.float64)
     if image:  # (N, H, W, 3) -> per channel
         x = x.reshape(-1, 3) / 255.0
         shape = (3, 1, 1)
@@ -255,7 +259,7 @@ def _stats(x: np.ndarray, image: bool = False) -> dict:
         x = x.reshape(len(x), -1)
         shape = (x.shape[1],)
     return {"min": x.min(0).reshape(shape).tolist(), "max": x.max(0).reshape(shape).tolist(),
-            "mean": x.mean(0).reshape(shape).tolist(), "std": x.std(0).reshape(shape).tolist(), "count": [len(x)]}
+            "mean": x.mean(0).reshape(shape).tolist(), "std": x.std(0).reshape(shape).tolist(), "count": [n]}
 
 
 def _vector_array(x: np.ndarray):
@@ -271,11 +275,13 @@ def _write_tasks(path: Path, tasks: list[str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pandas_meta = {"index_columns": ["task"], "column_indexes": [
-        {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
-        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
-                    {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.3"}
+    def col(name, pandas_type, numpy_type, metadata=None):
+        return {"name": name, "field_name": name, "pandas_type": pandas_type, "numpy_type": numpy_type,
+                "metadata": metadata}
+
+    pandas_meta = {"index_columns": ["task"], "column_indexes": [col(None, "unicode", "object", {"encoding": "UTF-8"})],
+                   "columns": [col("task_index", "int64", "int64"), col("task", "unicode", "object")],
+                   "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.3"}
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)}), path)
 
@@ -297,7 +303,7 @@ def write_lerobot(meta: DemoMeta, episodes: list[Episode], root, fps: float = 20
 
     if not episodes:
         raise DataError(f"{meta.path}: no episodes to write")
-    root, fps = Path(root), float(fps)
+    root, fps = Path(root), int(fps) if float(fps).is_integer() else float(fps)  # lerobot writes an int
     dq = episodes[0].qpos.shape[1]
     qpos_in_state = all(np.array_equal(ep.qpos, ep.state[:, :dq]) for ep in episodes)
     keys = {"observation.state": [ep.state for ep in episodes], "action": [ep.action for ep in episodes]}
@@ -321,8 +327,8 @@ def write_lerobot(meta: DemoMeta, episodes: list[Episode], root, fps: float = 20
     index_cols = {"timestamp": (frame_index / fps).astype(np.float32), "frame_index": frame_index,
                   "episode_index": np.repeat(np.arange(len(episodes)), lengths).astype(np.int64),
                   "index": np.arange(n, dtype=np.int64), "task_index": np.zeros(n, np.int64)}
-    features = {k: {"dtype": "float32", "shape": [v.shape[1]], "names": [f"{k.split('.')[-1]}_{i}" for i in range(v.shape[1])]}
-                for k, v in cols.items()}
+    features = {k: {"dtype": "float32", "shape": [v.shape[1]],
+                    "names": [f"{k.split('.')[-1]}_{i}" for i in range(v.shape[1])]} for k, v in cols.items()}
     if has_images:
         h, w = episodes[0].image.shape[1:3]
         features[video_key] = {"dtype": "video", "shape": [int(h), int(w), 3], "names": ["height", "width", "channels"],
@@ -331,16 +337,15 @@ def write_lerobot(meta: DemoMeta, episodes: list[Episode], root, fps: float = 20
                                         "video.channels": 3, "has_audio": False}}
     features.update({k: {"dtype": d, "shape": [1], "names": None} for k, d in INDEX_FEATURES.items()})
 
+    zeros = np.zeros(len(episodes), np.int64)  # every episode is in chunk 0, file 0
     ep_cols = {"episode_index": np.arange(len(episodes)), "tasks": [[task]] * len(episodes), "length": lengths,
-               "data/chunk_index": np.zeros(len(episodes), np.int64), "data/file_index": np.zeros(len(episodes), np.int64),
+               "data/chunk_index": zeros, "data/file_index": zeros,
                "dataset_from_index": starts, "dataset_to_index": starts + lengths}
     if has_images:
-        ep_cols.update({f"videos/{video_key}/chunk_index": np.zeros(len(episodes), np.int64),
-                        f"videos/{video_key}/file_index": np.zeros(len(episodes), np.int64),
+        ep_cols.update({f"videos/{video_key}/chunk_index": zeros, f"videos/{video_key}/file_index": zeros,
                         f"videos/{video_key}/from_timestamp": starts / fps,
                         f"videos/{video_key}/to_timestamp": (starts + lengths) / fps})
-    ep_cols.update({"meta/episodes/chunk_index": np.zeros(len(episodes), np.int64),
-                    "meta/episodes/file_index": np.zeros(len(episodes), np.int64)})
+    ep_cols.update({"meta/episodes/chunk_index": zeros, "meta/episodes/file_index": zeros})
     for k in cols:
         per_ep = [_stats(a[:L]) for a, L in zip(keys[k], lengths)]
         for s in ("min", "max", "mean", "std", "count"):
@@ -379,7 +384,8 @@ def write_lerobot(meta: DemoMeta, episodes: list[Episode], root, fps: float = 20
             frames = np.concatenate([ep.image[:L] for ep, L in zip(episodes, lengths)])
             write_video(tmp / VIDEO_PATH.format(video_key=video_key, chunk_index=0, file_index=0), frames, fps, crf=crf)
         (tmp / EPISODES_PATH).parent.mkdir(parents=True)
-        pq.write_table(pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in ep_cols.items()}), tmp / EPISODES_PATH)
+        ep_table = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in ep_cols.items()})
+        pq.write_table(ep_table, tmp / EPISODES_PATH)
         _write_tasks(tmp / "meta" / "tasks.parquet", [task])
         (tmp / "meta" / "stats.json").write_text(json.dumps(stats, indent=2))
         (tmp / "meta" / "info.json").write_text(json.dumps(info, indent=2))

@@ -17,7 +17,7 @@ sampler run *with* its autograd graph, for the first ``info["rollout_rows"]`` sa
 so heads can add losses on decoded rollouts.
 
 Auxiliary rollout terms go through each objective's own differentiable sampler
-(:meth:`Objective.rollout`): ``a2a`` / ``flow``: ``rollout_steps`` Euler steps from the source;
+(:meth:`Objective.rollout`): ``a2a`` / ``flow``: ``rollout_k`` Euler steps from the source;
 ``regression``: its one call; ``mip``: its two calls. DDPM / DDIM have none (backpropagating
 through 100 denoising steps is not offered): their rollout weights must stay 0.
 """
@@ -65,9 +65,9 @@ class ObjectiveConfig:
     start_point_noise: float = 0.0
     bridge_sigma: float = 0.0  # stochastic-interpolant term, zero at both ends
     # Consistency: MSE(rollout(x0), x1) through the objective's own differentiable sampler
-    # (a2a / flow: rollout_steps Euler steps, backprop through all of them).
+    # (a2a / flow: rollout_k Euler steps, backprop through all of them).
     rollout_weight: float = 0.0
-    rollout_steps: int = 6  # K of the training rollout (not the inference step count)
+    rollout_k: int = 6  # K of the training rollout (not the inference step count)
     rollout_batch_size: int = 0  # rollout terms on the first N samples of a batch (0: all)
     # DDPM / DDIM (diffusers schedulers).
     num_train_timesteps: int = 100
@@ -84,8 +84,8 @@ class ObjectiveConfig:
         check_method(self.name, self.method, "objective.method")
         if self.num_inference_steps is not None and self.num_inference_steps < 1:
             raise ValueError(f"objective.num_inference_steps must be >= 1, got {self.num_inference_steps}")
-        if self.rollout_steps < 1:
-            raise ValueError(f"objective.rollout_steps must be >= 1, got {self.rollout_steps}")
+        if self.rollout_k < 1:
+            raise ValueError(f"objective.rollout_k must be >= 1, got {self.rollout_k}")
         if self.rollout_batch_size < 0:
             raise ValueError(f"objective.rollout_batch_size must be >= 0, got {self.rollout_batch_size}")
         if self.start_point_noise < 0:
@@ -185,7 +185,7 @@ class SourceToTargetFlow(Objective):
     """
 
     def __init__(self, source: str = "given", path: StraightPath | None = None,
-                 time_sampler=None, rollout_weight: float = 0.0, rollout_steps: int = 6,
+                 time_sampler=None, rollout_weight: float = 0.0, rollout_k: int = 6,
                  default_steps: int = 1, default_method: str | None = "euler", rollout_batch_size: int = 0):
         if source not in ("given", "gaussian"):
             raise ValueError(f"source must be 'given' or 'gaussian', got {source!r}")
@@ -195,7 +195,7 @@ class SourceToTargetFlow(Objective):
         self.path = path or StraightPath()
         self.time_sampler = time_sampler or build_time_sampler("uniform")
         self.rollout_weight = float(rollout_weight)
-        self.rollout_steps = int(rollout_steps)
+        self.rollout_k = int(rollout_k)
         self.rollout_batch_size = int(rollout_batch_size)
         self.default_steps = int(default_steps)
         self.default_method = default_method or "euler"
@@ -215,10 +215,10 @@ class SourceToTargetFlow(Objective):
         return fm, {"loss_flow": fm.detach()}, src
 
     def rollout(self, model, x0, cond=None, start=None):
-        """``rollout_steps`` Euler steps from ``start`` (the flow start drawn for the loss) or
+        """``rollout_k`` Euler steps from ``start`` (the flow start drawn for the loss) or
         from a fresh ``source_of(x0)``; gradients flow through every step."""
         src = self.source_of(x0) if start is None else start
-        return solve(lambda x, tt: model(x, tt, cond), src, self.rollout_steps, "euler")
+        return solve(lambda x, tt: model(x, tt, cond), src, self.rollout_k, "euler")
 
     def sample(self, model, x0, cond=None, steps=None, method=None):
         check_steps(steps)
@@ -388,7 +388,7 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
             source="given" if cfg.name == "a2a" else "gaussian",
             path=StraightPath(cfg.start_point_noise, cfg.bridge_sigma),
             time_sampler=build_time_sampler(cfg.time_sampler, **kw),
-            rollout_weight=cfg.rollout_weight, rollout_steps=cfg.rollout_steps,
+            rollout_weight=cfg.rollout_weight, rollout_k=cfg.rollout_k,
             default_steps=steps, default_method=cfg.method, rollout_batch_size=cfg.rollout_batch_size)
     if cfg.name in ("ddpm", "ddim"):
         return DiffusionObjective(cfg.name, cfg.num_train_timesteps, cfg.beta_schedule,

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..pretrained import (CONFIG_NAME, CheckpointError, atomic_directory, load_into,
+from ..pretrained import (CONFIG_NAME, CheckpointError, atomic_directory, fsync_dir, load_into,
                           load_state_dict_file, save_state_dict)
 
 PRETRAINED_DIR = "pretrained_model"
@@ -127,6 +127,7 @@ def point_link(link: Path, target_name: str) -> None:
         tmp.unlink()
     os.symlink(target_name, tmp)
     os.replace(tmp, link)
+    fsync_dir(link.parent)
 
 
 def load_training_state(ckpt: Path, model, ema, optimizer, scheduler, rank: int = 0) -> dict:

@@ -9,12 +9,12 @@ from typing import Optional
 class TrainConfig:
     """Iteration-based schedule; ``batch_size`` is per process (as in accelerate)."""
 
-    steps: int = 2000
+    iterations: int = 2000  # optimiser updates (one batch each)
     batch_size: int = 64
     lr: float = 1e-4
     betas: tuple[float, float] = (0.95, 0.999)
     weight_decay: float = 1e-6
-    warmup_steps: int = 100
+    warmup_iterations: int = 100
     grad_clip: float = 1.0  # 0 disables clipping
     ema_decay: float = 0.999  # 0 disables EMA
     seed: int = 0
@@ -26,15 +26,18 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)
     threads: int = 0  # torch.set_num_threads; 0 leaves torch's default
     resume: bool = False  # continue from OUTPUT_DIR/checkpoints/last
-    stop_after: int = 0  # stop (checkpointed) after this step, schedule unchanged; 0: run to `steps`
+    # Resume even though the run's config differs from the one it started with (objective,
+    # learning rate, data, ...); without it such a resume is refused with the differing keys.
+    force_resume: bool = False
+    stop_after: int = 0  # stop (checkpointed) after this iteration, schedule unchanged; 0: run to `iterations`
     best_metric: Optional[str] = None  # eval metric that selects `best` (higher is better)
     ddp_find_unused_parameters: bool = False  # for models that skip some parameters in a step
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size"):
+        for name in ("iterations", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "log_every", "save_every", "eval_every", "num_workers", "threads",
+        for name in ("warmup_iterations", "log_every", "save_every", "eval_every", "num_workers", "threads",
                      "stop_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError
-from ..pretrained import CheckpointError
+from ..pretrained import CheckpointError, migrate_config
 from .checkpoint import (load_training_state, point_link, prune_checkpoints, rng_state,
                          save_checkpoint, step_dir_name)
 from .config import TrainConfig
@@ -27,11 +27,39 @@ from .sampler import StepBatchSampler
 
 EvalFn = Callable[[torch.nn.Module, int], dict]
 
+# Keys that may change when a run is resumed: bookkeeping, not what is learned.
+RESUME_MAY_CHANGE = ("output_dir", "train.resume", "train.force_resume", "train.stop_after", "train.threads",
+                     "train.num_workers", "train.log_every", "train.save_every", "train.keep_last", "eval.")
 
-def cosine_with_warmup(optimizer, warmup_steps: int, total_steps: int):
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_changes(old: dict, new: dict, may_change=RESUME_MAY_CHANGE) -> list[str]:
+    """``key: old -> new`` for every setting that differs, bookkeeping keys excepted."""
+    a = _flatten(json.loads(json.dumps(old, default=str)))
+    b = _flatten(json.loads(json.dumps(new, default=str)))
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == m or (m.endswith(".") and key.startswith(m)) for m in may_change):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            diffs.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return diffs
+
+
+def cosine_with_warmup(optimizer, warmup_iterations: int, total_iterations: int):
     from diffusers.optimization import get_cosine_schedule_with_warmup
 
-    return get_cosine_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    return get_cosine_schedule_with_warmup(optimizer, warmup_iterations, total_iterations)
 
 
 def move_to(batch, device):
@@ -45,11 +73,11 @@ def move_to(batch, device):
 
 
 class Trainer:
-    """Train ``model`` on ``dataset`` for ``cfg.steps`` iterations, writing to ``output_dir``.
+    """Train ``model`` on ``dataset`` for ``cfg.iterations`` iterations, writing to ``output_dir``.
 
     Args:
         eval_fn: ``(eval_model, step) -> metrics`` run on the main process every
-            ``cfg.eval_every`` steps and at the end; ``eval_model`` holds the EMA weights.
+            ``cfg.eval_every`` iterations and at the end; ``eval_model`` holds the EMA weights.
         run_config: the tool's full config (a dict), stored beside the checkpoints.
         pretrained_extra: extra keys for ``pretrained_model/config.json``.
     """
@@ -84,7 +112,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr, betas=tuple(cfg.betas))
-        self.scheduler = cosine_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps)
+        self.scheduler = cosine_with_warmup(self.optimizer, cfg.warmup_iterations, cfg.iterations)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.step = 0
         self.eval_seconds = 0.0
@@ -116,6 +144,18 @@ class Trainer:
         last = self.ckpt_root / "last"
         if not last.exists():
             raise CheckpointError(f"{last}: no checkpoint to resume from (train.resume=true)")
+        saved = self.out / "run_config.json"
+        if saved.is_file() and self.run_config and not self.cfg.force_resume:
+            old = migrate_config(json.loads(saved.read_text()))
+            if isinstance(old.get("train"), dict):  # TrainConfig renames
+                for a, b in (("steps", "iterations"), ("warmup_steps", "warmup_iterations")):
+                    if a in old["train"] and b not in old["train"]:
+                        old["train"][b] = old["train"].pop(a)
+            diffs = config_changes(old, self.run_config)
+            if diffs:
+                shown = "; ".join(diffs[:6]) + (f"; +{len(diffs) - 6} more" if len(diffs) > 6 else "")
+                raise ConfigError(f"{saved}: resuming with a changed config ({shown}); restore those settings, "
+                                  "choose a new output directory, or pass --train.force_resume=true")
         state = load_training_state(last, self.model, self.ema, self.optimizer, self.scheduler,
                                     rank=self.acc.process_index)
         self.step = int(state["step"])
@@ -151,7 +191,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- loop
     def _loader(self) -> DataLoader:
-        sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.steps,
+        sampler = StepBatchSampler(len(self.dataset), self.cfg.batch_size, self.cfg.iterations,
                                    seed=self.cfg.seed, start_step=self.step,
                                    world_size=self.acc.num_processes, rank=self.acc.process_index)
         # Own generator: creating the iterator must not draw from the global RNG (exact resume).
@@ -199,7 +239,7 @@ class Trainer:
         return False
 
     def fit(self, until: int | None = None) -> dict:
-        """Run to ``cfg.steps`` (or stop early after step ``until``, checkpointed, so that a
+        """Run to ``cfg.iterations`` (or stop early after step ``until``, checkpointed, so that a
         later ``train.resume=true`` continues exactly). Returns a summary, also written to
         ``train_summary.json``."""
         from tqdm.auto import tqdm
@@ -214,7 +254,7 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
         self.model.train()
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.progress and self.is_main),
+        bar = tqdm(total=cfg.iterations, initial=self.step, disable=not (self.progress and self.is_main),
                    desc="train", dynamic_ncols=True)
         sums: dict[str, float] = {}
         count, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
@@ -247,15 +287,15 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v)
             count += 1
             bar.update(1)
-            if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+            if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == cfg.iterations):
                 now = time.perf_counter()
                 rec = {"step": self.step, **{k: v / count for k, v in sums.items()},
-                       "lr": self.scheduler.get_last_lr()[0], "steps_per_s": count / (now - t_window)}
+                       "lr": self.scheduler.get_last_lr()[0], "iterations_per_s": count / (now - t_window)}
                 self._load_samples.append(os.getloadavg()[0])
                 bar.set_postfix(loss=f"{rec['loss']:.4f}")
                 self._log(rec)
                 sums, count, t_window = {}, 0, now
-            is_last = self.step == cfg.steps
+            is_last = self.step == cfg.iterations
             stop = until is not None and self.step >= until
             metrics = {}
             if self.eval_fn is not None and (is_last or stop or (cfg.eval_every and self.step % cfg.eval_every == 0)):
@@ -270,7 +310,7 @@ class Trainer:
                 break
         bar.close()
         wall = time.perf_counter() - t_start
-        summary = {"steps": self.step, "trained_steps_this_run": self.step - start_step,
+        summary = {"iterations": self.step, "iterations_this_run": self.step - start_step,
                    "wall_time_s": round(wall, 2), "eval_time_s": round(self.eval_seconds, 2),
                    "train_time_s": round(self.train_seconds(), 2),
                    "train_cpu_s": round(self.train_cpu_seconds(), 2),

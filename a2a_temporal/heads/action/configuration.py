@@ -56,15 +56,15 @@ class PolicyConfig:
     image_features: int = 256
     image_shift: int = 4  # random-shift augmentation (pixels) during training
     # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5, with the latent
-    # consistency objective.rollout_weight = 1.0 through objective.rollout_steps = 6 Euler steps).
+    # consistency objective.rollout_weight = 1.0 through objective.rollout_k = 6 Euler steps).
     recon_weight: float = 0.5  # L1(Dec(Enc(a)), a), latent space only
     # L1(Dec(rollout(x0)), a) through the objective's own differentiable sampler (a2a / flow:
-    # rollout_steps Euler steps; regression: 1 call; mip: 2 calls; ddpm / ddim: none, must be 0).
+    # rollout_k Euler steps; regression: 1 call; mip: 2 calls; ddpm / ddim: none, must be 0).
     decoded_rollout_weight: float = 0.5
     # Default: A2A's recipe (consistency MSE through K = 6 Euler steps, weight 1.0, on the first
     # 32 samples of each batch: the paper's batch size).
     objective: ObjectiveConfig = field(
-        default_factory=lambda: ObjectiveConfig(rollout_weight=1.0, rollout_steps=6, rollout_batch_size=32))
+        default_factory=lambda: ObjectiveConfig(rollout_weight=1.0, rollout_k=6, rollout_batch_size=32))
     backbone: TransformerConfig = field(default_factory=lambda: TransformerConfig(preset="small"))
     # Episode seeds of the training demos (filled by the training tool from the dataset's
     # metadata); the evaluator refuses to evaluate on them.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,17 @@ def encode_clips(vae, clips: list[Clip], cache_dir: Path | None = None, key: str
         out.append(torch.cat([vae.encode(frames[i:i + batch_size], c.path) for i in range(0, len(frames), batch_size)]).cpu())
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({f"clip_{i}": z.contiguous() for i, z in enumerate(out)}, str(tmp),
-                  metadata={"clips": json.dumps([c.path for c in clips])})
-        tmp.replace(path)
+        # A unique temporary name per writer: two runs sharing a VAE may fill the cache at once;
+        # each rename is atomic, so a reader sees one complete file or none.
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            save_file({f"clip_{i}": z.contiguous() for i, z in enumerate(out)}, tmp,
+                      metadata={"clips": json.dumps([c.path for c in clips])})
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return out
