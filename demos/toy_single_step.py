@@ -10,6 +10,7 @@ Trains two models on the same FlowTransformer and data, one flowing from the pre
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ from a2a_temporal.cli import run_cli  # noqa: E402
 from a2a_temporal.config import parse_cli, to_dict  # noqa: E402
 from a2a_temporal.flow import ObjectiveConfig  # noqa: E402
 from a2a_temporal.toy import ToyDataset, ToyFlowModel, ToyModelConfig, ToySystem  # noqa: E402
+from a2a_temporal.pretrained import load_pretrained  # noqa: E402
 from a2a_temporal.training import Trainer, TrainConfig  # noqa: E402
+from a2a_temporal.training.trainer import config_changes  # noqa: E402
 
 
 @dataclass
@@ -82,11 +85,23 @@ def main(argv=None) -> dict:
     for name in cfg.objectives:
         torch.manual_seed(cfg.train.seed)
         model = ToyFlowModel(ToyModelConfig(objective=ObjectiveConfig(name=name), backbone=cfg.backbone))
-        t0 = time.perf_counter()
-        trainer = Trainer(model, train, cfg.train, out / name, run_config=to_dict(cfg), progress=True)
-        trainer.fit()
-        timings[name] = round(time.perf_counter() - t0, 1)
-        ema = trainer.eval_model()
+        run = out / name
+        done = run / "train_summary.json"
+        if done.is_file() and json.loads(done.read_text()).get("iterations") == cfg.train.iterations and \
+                (run / "run_config.json").is_file() and not config_changes(
+                    json.loads((run / "run_config.json").read_text()), to_dict(cfg)):
+            # A second run with the same settings reuses the trained model.
+            print(f"{name}: already trained in {run}, reusing it")
+            ema = load_pretrained(run / "checkpoints" / "last" / "pretrained_model")
+            timings[name] = json.loads(done.read_text()).get("train_time_s")
+        else:
+            if (run / "checkpoints").exists():  # other settings: start this model afresh
+                shutil.rmtree(run)
+            t0 = time.perf_counter()
+            trainer = Trainer(model, train, cfg.train, run, run_config=to_dict(cfg), progress=True)
+            trainer.fit()
+            timings[name] = round(time.perf_counter() - t0, 1)
+            ema = trainer.eval_model()
         results[name] = {}
         for k in cfg.num_inference_steps:
             torch.manual_seed(1234)

@@ -1,4 +1,5 @@
 """Config parsing: YAML + dotted overrides through draccus, one-line errors."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,22 @@ def test_tool_prints_one_line_error_and_exits_nonzero():
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "bogus" in lines[0]
+
+
+def test_toy_demo_runs_twice(tmp_path):
+    """A second ``make toy`` reuses the trained models instead of refusing the existing runs."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, str(ROOT / "demos/toy_single_step.py"), "--config", str(ROOT / "configs/toy/default.yaml"),
+            f"--out={tmp_path}", "--train.iterations=3", "--train.log_every=1", "--train_samples=300",
+            "--test_samples=100", "--backbone.width=32", "--backbone.depth=1", "--train.batch_size=32"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "already trained" in second.stdout
+    a = json.loads((tmp_path / "toy_results.json").read_text())["error_to_true_next"]
+    assert set(a) == {"a2a", "flow"}
+    changed = subprocess.run(args[:-1] + ["--train.batch_size=16"], capture_output=True, text=True, timeout=600)
+    assert changed.returncode == 0 and "already trained" not in changed.stdout
