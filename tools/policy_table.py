@@ -32,13 +32,14 @@ from a2a_temporal.utils import write_json_atomic
 
 TASK_ORDER = ["pushcube", "pickcube", "stackcube", "peginsertion"]
 
-# Table name -> (kind, run-name patterns in display order). kind "test": test-seed rows;
-# "validation": the in-training (validation-seed) evaluations that the sweeps select on.
+# Table name -> (kind, run-name patterns in display order, tasks or None for all). kind "test":
+# test-seed rows; "validation": the in-training (validation-seed) evaluations sweeps select on.
 TABLES = {
-    "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm_latent", r"regression", r"mip"]),
-    "ablation": ("test", [r"a2a", r"a2a\+.*", r"a2a_noise"]),
-    "padding": ("test", [r"a2a\+repeat_pad", r"a2a"]),
-    "sweep": ("validation", [r".*"]),
+    "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm_latent", r"regression", r"mip"],
+             None),
+    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["stackcube"]),
+    "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    "sweep": ("validation", [r".*"], ["pushcube"]),
 }
 
 
@@ -178,11 +179,12 @@ def markdown_validation(recs: list[dict]) -> str:
 
 
 def render(name: str, recs: list[dict], rows: list[dict]) -> str:
-    kind, patterns = TABLES[name]
+    kind, patterns, tasks = TABLES[name]
+    keep = (lambda r: tasks is None or r["task"] in tasks)
     if kind == "validation":
-        vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0]
+        vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
-    return markdown_test(_order(rows, patterns))
+    return markdown_test(_order([r for r in rows if keep(r)], patterns))
 
 
 def update_readme(readme: Path, recs: list[dict], rows: list[dict]) -> list[str]:

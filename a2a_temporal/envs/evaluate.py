@@ -10,6 +10,10 @@ per-call latency of the policy, timed around ``predict_action_chunk`` only, at b
 (steps served from the action queue are not inference calls and are not timed).
 Each finished episode is appended to ``episodes.jsonl`` at once, so an interrupted
 evaluation keeps everything it finished.
+
+With ``suite`` / ``level`` a fixed, seeded robustness perturbation (:mod:`a2a_temporal.envs.perturb`)
+is applied inside every environment process; the summary records ``suite``, ``level`` and
+``suite_spec``, and each episode record its ``perturbation`` (what was applied, where and when).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from ..flow.objective import check_method, check_steps
 from ..metrics.stats import wilson_interval
 from ..utils import versions, write_json_atomic
 from .maniskill import EVAL_MAX_EPISODE_STEPS, check_env_offline, make_env, registered_max_episode_steps
+from .perturb import check_suite, describe, make_perturbed_env
 from .seeds import TEST_SEED_START, split_of
 
 
@@ -64,7 +69,8 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
              seed: int = TEST_SEED_START, num_envs: int = 2, max_episode_steps: int | None = None,
              video_dir: str | Path | None = None, video_episodes: int = 2, out_json: str | Path | None = None,
              threads: int = 1, progress: bool = True, extra_info: dict | None = None,
-             allow_demo_seeds: bool = False, batched: bool = True) -> dict:
+             allow_demo_seeds: bool = False, batched: bool = True, suite: str | None = None,
+             level: float | int | None = None) -> dict:
     """Run ``episodes`` evaluation episodes on seeds ``seed, seed+1, ...`` and return a summary.
 
     ``policy`` needs only ``config`` (env_id, obs_mode, control_mode, n_obs_steps, n_hist,
@@ -74,6 +80,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     their stacked histories; ``batched=False`` makes one batch-1 call per environment. With
     ``out_json``, the summary is rewritten there (atomically, ``complete: false``) after every
     round and each finished episode is appended to ``<stem>.episodes.jsonl`` beside it.
+    ``suite`` / ``level`` select a robustness perturbation (:mod:`a2a_temporal.envs.perturb`;
+    an unknown suite or level, or one the task / observation mode cannot take, is a one-line
+    ConfigError before any environment starts).
     """
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
@@ -89,13 +98,21 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
         raise ConfigError(str(e)) from None
     seeds = [seed + i for i in range(episodes)]
     check_seeds(policy, seeds, allow_demo_seeds)
+    if suite is None and level is not None:
+        raise ConfigError(f"level {level!r} given without a robustness suite; pass suite= as well")
+    if suite is not None:
+        suite, level = check_suite(suite, level, c.env_id, c.obs_mode)
     check_env_offline(c.env_id)
     horizon = max_episode_steps or EVAL_MAX_EPISODE_STEPS.get(c.env_id, 100)
     num_envs = max(1, min(num_envs, episodes))
     want_video = video_dir is not None and video_episodes > 0
-    fn = partial(make_env, c.env_id, obs_mode=c.obs_mode, control_mode=c.control_mode,
-                 render_mode="rgb_array" if want_video else None, max_episode_steps=horizon,
-                 image_size=c.image_size or None, cpu_wrapper=True)
+    env_kwargs = dict(obs_mode=c.obs_mode, control_mode=c.control_mode,
+                      render_mode="rgb_array" if want_video else None, max_episode_steps=horizon,
+                      image_size=c.image_size or None)
+    fn = (partial(make_env, c.env_id, cpu_wrapper=True, **env_kwargs) if suite is None else
+          partial(make_perturbed_env, c.env_id, suite, level, **env_kwargs))
+    perturbation = None if suite is None else {"suite": suite, "level": level,
+                                               "suite_spec": describe(suite, level, c.env_id)}
     envs = (gym.vector.SyncVectorEnv([fn], autoreset_mode=AutoresetMode.DISABLED) if num_envs == 1 else
             gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.DISABLED, context="spawn"))
     prev_threads = torch.get_num_threads()
@@ -154,10 +171,13 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
                 for i in active:
                     if success[i] and first_success[i] is None:
                         first_success[i] = t + 1
+            applied = (envs.call("perturbation_record") if suite is not None else None)
             for i in active:
                 rec = {"episode": start + i, "seed": seeds[start + i],
                        "success_once": first_success[i] is not None, "success_at_end": bool(success[i]),
                        "episode_length": first_success[i] or horizon}
+                if applied is not None:
+                    rec.update(suite=suite, level=level, perturbation=applied[i])
                 if i in frames:
                     vdir = Path(video_dir)
                     rec["video"] = str(write_video(vdir / f"episode_{start + i:03d}_seed{seeds[start + i]}.mp4",
@@ -171,13 +191,13 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             if out is not None:
                 write_json_atomic(out, _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon,
                                                 num_envs, threads, t_start, extra_info, allow_demo_seeds,
-                                                complete=False))
+                                                complete=False, perturbation=perturbation))
     finally:
         bar.close()
         envs.close()
         torch.set_num_threads(prev_threads)
     summary = _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads,
-                       t_start, extra_info, allow_demo_seeds, complete=True)
+                       t_start, extra_info, allow_demo_seeds, complete=True, perturbation=perturbation)
     if out is not None:
         write_json_atomic(out, summary)
     return summary
@@ -196,7 +216,7 @@ def check_observation(frame: dict, config) -> None:
 
 
 def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-             extra_info, allow_demo_seeds, complete: bool) -> dict:
+             extra_info, allow_demo_seeds, complete: bool, perturbation: dict | None = None) -> dict:
     from ..config import to_dict
 
     n = len(records)
@@ -228,6 +248,9 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "wall_time_s": round(time.perf_counter() - t_start, 2),
         "seed_split": splits[0] if len(splits) == 1 else "+".join(splits),
         "demo_seeds_allowed": bool(allow_demo_seeds),
+        "suite": perturbation["suite"] if perturbation else None,
+        "level": perturbation["level"] if perturbation else None,
+        "suite_spec": perturbation["suite_spec"] if perturbation else None,
         "seeds": seeds[:n],
         "per_episode": records,
         "policy_config": to_dict(policy.config),
