@@ -22,6 +22,7 @@ demo: setup
 
 toy: setup
 	$(PY) demos/toy_single_step.py --config configs/toy/default.yaml
+	$(PY) demos/toy_single_step.py --config configs/toy/bimodal.yaml
 
 test: setup
 	$(PY) -m pytest -q

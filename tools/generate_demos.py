@@ -1,51 +1,8 @@
 #!/usr/bin/env python
-"""Generate ManiSkill demonstrations with ManiSkill's motion planner, offline.
+"""Launcher of ``a2a_temporal.commands.generate_demos``, installed as the ``a2a-generate-demos`` command.
 
-    python tools/generate_demos.py --env-id PushCube-v1 --num-demos 100 --obs-mode state \
-        --control-mode pd_ee_delta_pos --out data/PushCube-v1/state
-
-Only successful episodes are kept; they are replayed by ManiSkill's replay tool into the
-requested observation and control modes. The dataset directory is written atomically and
-its ready-to-train h5 path is printed last. An environment that would need an asset download
-fails at once.
-"""
-from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
-
-from a2a_temporal.cli import run_cli
-from a2a_temporal.envs.demos import make_dataset
-
-CONTROL_MODES = ("pd_ee_delta_pos", "pd_ee_delta_pose", "pd_joint_delta_pos", "pd_joint_pos")
-
-
-def parse(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--env-id", default="PushCube-v1")
-    p.add_argument("--num-demos", type=int, default=100)
-    p.add_argument("--obs-mode", default="state", choices=["state", "rgb"])
-    p.add_argument("--control-mode", default="pd_ee_delta_pos", choices=CONTROL_MODES)
-    p.add_argument("--out", default=None, help="dataset directory (default data/<env>/<obs>-<control>-<n>)")
-    p.add_argument("--image-size", type=int, default=None, help="camera resolution for rgb (e.g. 64)")
-    p.add_argument("--seed", type=int, default=0, help="first episode seed for the planner")
-    p.add_argument("--num-procs", type=int, default=1, help="processes for the conversion replay")
-    p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
-
-
-@run_cli
-def main(argv=None) -> dict:
-    a = parse(argv)
-    out = Path(a.out or f"data/{a.env_id}/{a.obs_mode}-{a.control_mode}-{a.num_demos}")
-    summary = make_dataset(a.env_id, a.num_demos, a.obs_mode, a.control_mode, out, seed=a.seed,
-                           image_size=a.image_size, num_procs=a.num_procs, progress=not a.quiet)
-    print(json.dumps({k: summary[k] for k in ("env_id", "num_demos", "obs_mode", "control_mode",
-                                              "planner_success_rate", "total_seconds")}))
-    print(summary["path"])
-    return summary
-
+See that module (or ``--help``) for usage."""
+from a2a_temporal.commands.generate_demos import main
 
 if __name__ == "__main__":
     main()

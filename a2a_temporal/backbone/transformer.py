@@ -16,7 +16,6 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange
 
 from ..pretrained import PretrainedMixin, register_model
 
@@ -97,9 +96,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(width, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        q, k, v = rearrange(self.qkv(h), "b l (three n d) -> three b n l d", three=3, n=self.heads)
+        B, L, _ = h.shape
+        # (B, L, 3W) -> three (B, heads, L, W / heads) views; plain view/permute (the einops
+        # rearrange it replaces did the same moves with more Python per call).
+        q, k, v = self.qkv(h).view(B, L, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
         o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(rearrange(o, "b n l d -> b l (n d)"))  # (B, L, W)
+        return self.proj(o.transpose(1, 2).reshape(B, L, -1))  # (B, L, W)
 
 
 class Block(nn.Module):
@@ -182,11 +184,20 @@ class FlowTransformer(PretrainedMixin, nn.Module):
             if self.cond_pool is not None:
                 c = c + self.cond_pool(hc.mean(dim=1))  # (B, W)
             h = torch.cat([h, hc], dim=1)  # (B, N + M, W)
+        return self.trunk(h, c, N).to(x.dtype)  # (B, N, D)
+
+    def trunk(self, h: torch.Tensor, c: torch.Tensor, n: int) -> torch.Tensor:
+        """Blocks and output layer on embedded tokens: ``h (B, n + M, W)`` (the ``n`` x tokens
+        first, then the condition tokens), ``c (B, W)`` the adaLN vector -> ``(B, n, D)``.
+
+        ``forward`` is embedding + ``trunk``; inference paths that embed the tokens themselves
+        (with cached time embeddings, see heads.action.modeling.InferencePlan) call it directly.
+        """
         for blk in self.blocks:
-            h = blk(h, c)  # (B, N + M, W)
+            h = blk(h, c)  # (B, n + M, W)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)  # (B, W) each
-        h = modulate(self.norm_out(h[:, :N]), shift, scale)  # (B, N, W)
-        return self.out(h).to(x.dtype)  # (B, N, D)
+        h = modulate(self.norm_out(h[:, :n]), shift, scale)  # (B, n, W)
+        return self.out(h)  # (B, n, D)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,129 @@
+"""Compare next-frame predictors on held-out videos, in one run.
+
+    python tools/benchmark_video.py --videos data/videos/pickcube64/set0 \
+        --model a2a=runs/video_a2a:1 --model flow=runs/video_flow:10 --frames 16 --json runs/video_bench/results.json
+
+For each ``name=CHECKPOINT:STEPS``: 1-step-ahead PSNR / SSIM over every held-out window
+(teacher-forced context), a ``--frames``-long autoregressive rollout per held-out video
+(per-horizon PSNR), and throughput (frames predicted per second, batch 1). The copy-last-frame
+baseline is scored on the same windows. Writes JSON and a PNG of the per-frame PSNR curves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from a2a_temporal.cli import parse_named_spec, run_cli
+from a2a_temporal.data.video_folder import load_folder
+from a2a_temporal.heads.video import LatentVideoFlow
+from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
+from a2a_temporal.metrics.rollout import horizon_metrics
+from a2a_temporal.training import resolve_pretrained
+from a2a_temporal.utils import versions
+
+
+@torch.no_grad()
+def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
+    """Predict every frame t >= 1 of every clip from its true context."""
+    K = model.config.context
+    preds, truths, copies, ceils = [], [], [], []
+    for c in clips:
+        frames = torch.from_numpy(c.frames)
+        lat = model.encode_frames(frames[None], c.path)[0]  # (T, C, h, w)
+        T = len(frames)
+        idx = (torch.arange(1, T)[:, None] + torch.arange(-K, 0)[None]).clamp_min(0)  # (T-1, K)
+        for i in range(0, T - 1, batch):
+            sl = slice(i, min(i + batch, T - 1))
+            acts = torch.from_numpy(c.actions[sl]) if model.config.use_actions else None
+            z = model.predict_latent(lat[idx[sl]], acts, steps=steps)
+            preds.append(model._to_frames(z, lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
+            # the ceiling the VAE allows: the true next latent through the same decoding
+            ceils.append(model._to_frames(lat[1:][sl], lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
+        truths.append(c.frames[1:])
+        copies.append(c.frames[:-1])
+    pred, truth, copy = np.concatenate(preds), np.concatenate(truths), np.concatenate(copies)
+    ceil = np.concatenate(ceils)
+    return {"psnr": float(per_frame_psnr(pred, truth).mean()), "ssim": float(per_frame_ssim(pred, truth).mean()),
+            "true_latent_psnr": float(per_frame_psnr(ceil, truth).mean()),
+            "copy_last_psnr": float(per_frame_psnr(copy, truth).mean()),
+            "copy_last_ssim": float(per_frame_ssim(copy, truth).mean()), "windows": int(len(truth))}
+
+
+def plot(path: Path, results: dict, frames: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    h = np.arange(1, frames + 1)
+    for name, r in results["models"].items():
+        ax.plot(h, r["rollout_psnr"], marker="o", ms=3, label=f"{name} ({r['steps']} step{'s' if r['steps'] > 1 else ''})")
+    ax.plot(h, results["copy_last_rollout_psnr"], "k--", label="copy last frame")
+    ax.set_xlabel("predicted frame (autoregressive)")
+    ax.set_ylabel("PSNR (dB), held-out videos")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@run_cli
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--videos", required=True)
+    p.add_argument("--model", action="append", required=True, help="name=CHECKPOINT:STEPS")
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--val-every", type=int, default=10, help="the held-out split used in training")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default="runs/video_bench/results.json")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    models = {}
+    for spec in a.model:
+        name, ckpt, steps = parse_named_spec(spec, "--model")
+        models[name] = (LatentVideoFlow.from_pretrained(resolve_pretrained(ckpt)).eval(), steps, ckpt)
+    first = next(iter(models.values()))[0].config
+    clips = load_folder(a.videos, first.vae.image_size, "val", a.val_every, first.frame_stride,
+                        with_actions=any(m.config.use_actions for m, _, _ in models.values()))
+    long_clips = [c for c in clips if len(c.frames) >= first.context + a.frames]
+    results = {"videos": a.videos, "held_out_videos": len(clips), "rollout_videos": len(long_clips),
+               "frames": a.frames, "frame_stride": first.frame_stride, "threads": a.threads, "models": {},
+               "versions": versions()}
+    copy_curve = None
+    for name, (model, steps, ckpt) in models.items():
+        torch.manual_seed(0)
+        tf = teacher_forced(model, clips, steps)
+        curves, copies, secs = [], [], 0.0
+        for c in long_clips:
+            m = horizon_metrics(model, c, model.config.context, a.frames, steps)
+            curves.append(m["psnr"])
+            copies.append(m["copy_psnr"])
+            secs += m["seconds"]
+        copy_curve = np.mean(copies, axis=0) if copies else None
+        results["models"][name] = {
+            "checkpoint": ckpt, "objective": model.objective.name, "steps": steps,
+            "next_frame_psnr": tf["psnr"], "next_frame_ssim": tf["ssim"], "windows": tf["windows"],
+            "true_latent_psnr": tf["true_latent_psnr"],
+            "rollout_psnr": np.mean(curves, axis=0).tolist() if curves else [],
+            "frames_per_second": (len(long_clips) * a.frames / secs) if secs else None}
+        results["copy_last_next_frame_psnr"] = tf["copy_last_psnr"]
+        results["copy_last_next_frame_ssim"] = tf["copy_last_ssim"]
+        print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}), "
+              f"SSIM {tf['ssim']:.3f}; true next latent {tf['true_latent_psnr']:.2f}; {results['models'][name]['frames_per_second'] or 0:.1f} frames/s", flush=True)
+    results["copy_last_rollout_psnr"] = copy_curve.tolist() if copy_curve is not None else []
+    out = Path(a.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    if long_clips:
+        plot(out.with_suffix(".png"), results, a.frames)
+    print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if long_clips else ""))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Build the README's policy tables from result files (no number is typed by hand).
+
+    python tools/policy_table.py [--runs runs/policy] [--readme README.md] [--out runs/policy_table]
+
+Reads every run written by ``scripts/policy_run.py``::
+
+    RUNS/<task>/<recipe>[+<tag>]/seed<k>/run_info.json         the commands
+                                        /train_summary.json    time, CPU time, load
+                                        /metrics.jsonl         validation evaluations
+                                        /eval/test_<spec>.json  test evaluation (100 episodes)
+
+and writes ``OUT.json`` / ``OUT.md``. With ``--readme``, every block between
+``<!-- policy-table:NAME -->`` and ``<!-- /policy-table:NAME -->`` is regenerated; NAME is one of
+the tables in ``TABLES`` below. Rows aggregate training seeds: the mean success over seeds,
+its range ``[min-max]`` when there are several, and the Wilson 95 % interval of all test
+episodes pooled.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+from a2a_temporal.cli import run_cli
+from a2a_temporal.errors import DataError
+from a2a_temporal.metrics.stats import wilson_interval
+from a2a_temporal.utils import write_json_atomic
+
+TASK_ORDER = ["pushcube", "pickcube", "stackcube", "peginsertion"]
+
+# Table name -> (kind, run-name patterns in display order, tasks or None for all). kind "test":
+# test-seed rows; "validation": the in-training (validation-seed) evaluations sweeps select on.
+TABLES = {
+    "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm_latent", r"regression", r"mip"],
+             None),
+    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["stackcube"]),
+    "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    "sweep": ("validation", [r".*"], ["pushcube"]),
+}
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: unreadable result file ({e})") from None
+
+
+def collect(runs: Path) -> list[dict]:
+    """One record per (run, seed, test evaluation) and one per (run, seed) for validation."""
+    recs = []
+    for info_path in sorted(runs.glob("*/*/seed*/run_info.json")):
+        run = info_path.parent
+        info = _load(info_path)
+        train = _load(run / "train_summary.json") if (run / "train_summary.json").is_file() else {}
+        base = {"task": run.parent.parent.name, "run": run.parent.name, "seed": info.get("seed"),
+                "command": info.get("run_command", ""), "train_iterations": train.get("iterations", train.get("steps")),
+                "train_cpu_s": train.get("train_cpu_s"), "train_time_s": train.get("train_time_s"),
+                "load_avg_mean": train.get("load_avg_mean"), "torch_threads": train.get("torch_threads"),
+                "overrides": info.get("overrides", [])}
+        vals = []
+        if (run / "metrics.jsonl").is_file():
+            for line in (run / "metrics.jsonl").read_text().splitlines():
+                m = json.loads(line)
+                if "eval/success_once" in m:
+                    vals.append(m)
+        if vals:
+            best = max(vals, key=lambda m: (m["eval/success_once"], m["step"]))
+            recs.append({**base, "kind": "validation", "val_success_once": best["eval/success_once"],
+                         "val_success_at_end": best.get("eval/success_at_end"), "val_step": best["step"],
+                         "val_final_success_once": vals[-1]["eval/success_once"]})
+        for ev in sorted((run / "eval").glob("test_*.json")):
+            res = _load(ev)
+            if not res.get("complete"):
+                continue
+            n = res["episodes"]
+            recs.append({**base, "kind": "test", "spec": ev.stem[len("test_"):], "env_id": res["env_id"],
+                         "objective": res["objective"], "steps": res.get("num_inference_steps", res.get("steps")),
+                         "method": res.get("method"), "calls": res.get("model_calls_per_chunk"),
+                         "episodes": n, "once": round(res["success_once"] * n), "at_end": round(res["success_at_end"] * n),
+                         "horizon": res.get("horizon"), "registered_horizon": res.get("registered_max_episode_steps"),
+                         "seed_split": res.get("seed_split"), "p50_ms": res.get("latency", {}).get("p50_ms"),
+                         "eval_json": str(ev)})
+    return recs
+
+
+def _fmt_rate(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def aggregate(recs: list[dict]) -> list[dict]:
+    """Test rows grouped by (task, run, spec) over training seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in recs:
+        if r["kind"] == "test":
+            groups.setdefault((r["task"], r["run"], r["spec"]), []).append(r)
+    rows = []
+    for (task, run, spec), rs in groups.items():
+        rs.sort(key=lambda r: r["seed"])
+        n = sum(r["episodes"] for r in rs)
+        once = sum(r["once"] for r in rs)
+        lo, hi = wilson_interval(once, n)
+        cpu = [r["train_cpu_s"] for r in rs if r["train_cpu_s"] is not None]
+        p50 = [r["p50_ms"] for r in rs if r["p50_ms"] is not None]
+        seeds = [r["seed"] for r in rs]
+        cmd = rs[0]["command"]
+        if len(seeds) > 1:
+            cmd = re.sub(r"--seed \d+", "--seed {" + ",".join(map(str, seeds)) + "}", cmd)
+        rows.append({"task": task, "env_id": rs[0]["env_id"], "run": run, "spec": spec,
+                     "objective": rs[0]["objective"], "steps": rs[0]["steps"], "method": rs[0]["method"],
+                     "calls": rs[0]["calls"], "seeds": seeds, "episodes_per_seed": rs[0]["episodes"],
+                     "success_once": [r["once"] / r["episodes"] for r in rs],
+                     "success_at_end": [r["at_end"] / r["episodes"] for r in rs],
+                     "success_once_mean": once / n, "success_once_ci95": [lo, hi],
+                     "success_at_end_mean": sum(r["at_end"] for r in rs) / n,
+                     "horizon": rs[0]["horizon"], "registered_horizon": rs[0]["registered_horizon"],
+                     "seed_split": rs[0]["seed_split"], "p50_ms": statistics.median(p50) if p50 else None,
+                     "train_iterations": rs[0]["train_iterations"],
+                     "train_cpu_min": statistics.fmean(cpu) / 60 if cpu else None,
+                     "timed_alone": all((r["load_avg_mean"] or 99) <= (r["torch_threads"] or 0) + 0.6 for r in rs),
+                     "command": cmd})
+    return rows
+
+
+def _task_key(task: str) -> int:
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+
+
+def _order(rows: list[dict], patterns: list[str], key="run") -> list[dict]:
+    out = []
+    for pat in patterns:
+        rx = re.compile(pat + r"$")
+        for r in rows:
+            if rx.match(r[key]) and r not in out:
+                out.append(r)
+    return sorted(out, key=lambda r: (_task_key(r["task"]), [i for i, p in enumerate(patterns)
+                                                            if re.match(p + "$", r[key])][0], r.get("steps") or 0))
+
+
+def sampler_text(r: dict) -> str:
+    steps, calls, method = r["steps"], r["calls"], r["method"]
+    if r["objective"] in ("regression", "mip"):
+        return f"{calls} call{'s' if calls > 1 else ''}"
+    name = f"{method} " if method in ("ddim", "ddpm", "midpoint", "heun") else ""
+    return f"{name}{steps} step{'s' if steps != 1 else ''} ({calls} call{'s' if calls > 1 else ''})"
+
+
+def markdown_test(rows: list[dict]) -> str:
+    lines = ["| task (horizon) | recipe | sampler | seeds | success_once | 95% CI | success_at_end "
+             "| train CPU-min | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lo, hi = r["success_once_ci95"]
+        cpu = f"{r['train_cpu_min']:.0f}" if r["train_cpu_min"] is not None else "-"
+        lines.append(f"| {r['env_id']} ({r['horizon']}; reg. {r['registered_horizon']}) | {r['run']} | "
+                     f"{sampler_text(r)} | {len(r['seeds'])} | {_fmt_rate(r['success_once'])} | "
+                     f"{lo:.2f}-{hi:.2f} | {_fmt_rate(r['success_at_end'])} | {cpu} | `{r['command']}` |")
+    return "\n".join(lines)
+
+
+def markdown_validation(recs: list[dict]) -> str:
+    lines = ["| task | run | overrides | val. success_once (best) | at iteration | val. success_at_end |",
+             "|---|---|---|---|---|---|"]
+    for r in recs:
+        ov = " ".join(r["overrides"]) or "-"
+        at_end = "-" if r["val_success_at_end"] is None else f"{r['val_success_at_end']:.2f}"
+        lines.append(f"| {r['task']} | {r['run']} | `{ov}` | {r['val_success_once']:.2f} | {r['val_step']} | "
+                     f"{at_end} |")
+    return "\n".join(lines)
+
+
+def render(name: str, recs: list[dict], rows: list[dict]) -> str:
+    kind, patterns, tasks = TABLES[name]
+    keep = (lambda r: tasks is None or r["task"] in tasks)
+    if kind == "validation":
+        vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
+        return markdown_validation(_order(vals, patterns))
+    return markdown_test(_order([r for r in rows if keep(r)], patterns))
+
+
+def update_readme(readme: Path, recs: list[dict], rows: list[dict]) -> list[str]:
+    text = readme.read_text()
+    done = []
+    for name in TABLES:
+        start, end = f"<!-- policy-table:{name} -->", f"<!-- /policy-table:{name} -->"
+        if start not in text:
+            continue
+        if end not in text:
+            raise DataError(f"{readme}: {start} has no closing {end}")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{render(name, recs, rows)}\n{end}{tail}"
+        done.append(name)
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(readme)
+    return done
+
+
+@run_cli
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", default="runs/policy")
+    p.add_argument("--out", default="runs/policy_table")
+    p.add_argument("--readme", default=None, help="rewrite the marked tables of this file")
+    a = p.parse_args(argv)
+    recs = collect(Path(a.runs))
+    if not recs:
+        raise DataError(f"{a.runs}: no results (expected <task>/<run>/seed<k>/run_info.json from scripts/policy_run.py)")
+    rows = aggregate(recs)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out.with_suffix(".json"), {"rows": rows, "records": recs})
+    md = "\n\n".join(f"### {name}\n\n{render(name, recs, rows)}" for name in TABLES)
+    out.with_suffix(".md").write_text(md + "\n")
+    print(md)
+    if a.readme:
+        done = update_readme(Path(a.readme), recs, rows)
+        print(f"rewrote tables {done} in {a.readme}")
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+#!/usr/bin/env python
+"""Launcher of ``a2a_temporal.commands.export_policy``, installed as the ``a2a-export-policy`` command.
+
+See that module (or ``--help``) for usage."""
+from a2a_temporal.commands.export_policy import main
+
+if __name__ == "__main__":
+    main()
