@@ -181,6 +181,9 @@ def exportable(policy, num_inference_steps: int | None = 1, method: str | None =
     if c.history_input_noise > 0:
         raise ExportError(f"policy.history_input_noise={c.history_input_noise} draws noise at inference: only "
                           "deterministic samplers (a2a without noise, regression, mip) export with parity")
+    if getattr(policy, "source_module", None) is not None:
+        raise ExportError(f"policy.source={c.source!r}: only the A2A source (history_mlp), regression and mip "
+                          "export; the other sources run through the reference path")
     try:
         plan = policy.inference_plan()
     except RuntimeError as e:

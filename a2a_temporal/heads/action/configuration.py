@@ -40,6 +40,13 @@ class PolicyConfig:
     encoder_layers: int = 2  # linear layers of the chunk encoder, decoder and source encoder
     use_prev_actions: bool = True  # previous actions join qpos in the history
     history_in_cond: bool = True  # every objective also sees the history as a condition token
+    # The flow's start for objective a2a: history_mlp (A2A: an MLP embedding of the history),
+    # legendre (FLASH: Legendre coefficients of the history), last_action_gaussian (Streaming
+    # Flow Policy: N(last action, source_noise^2), action space), adaptive_mix (MARS: a learned
+    # per-dimension mix of the history embedding and noise). See heads/action/sources.py.
+    source: str = "history_mlp"
+    source_noise: float = 0.1  # sigma of last_action_gaussian
+    legendre_degree: int = 3
     # A2A-Noise: N(0, s^2) on the normalised history *before* the encoders, train and inference
     # (objective.start_point_noise perturbs the encoded flow start instead).
     history_input_noise: float = 0.0
@@ -84,7 +91,20 @@ class PolicyConfig:
         if self.flow_space == "action" and self.objective.name == "a2a" and not self.use_prev_actions:
             raise ValueError("policy.flow_space=action with objective a2a flows from the previous actions: "
                              "policy.use_prev_actions must be true")
-        if self.flow_space == "action" and self.n_hist < self.horizon and self.objective.name == "a2a":
+        from .sources import SOURCES
+
+        if self.source not in SOURCES:
+            raise ValueError(f"policy.source={self.source!r} is not one of {list(SOURCES)}")
+        if self.source != "history_mlp" and self.objective.name != "a2a":
+            raise ValueError(f"policy.source={self.source!r} is a flow start: it needs policy.objective.name=a2a "
+                             f"(got {self.objective.name!r})")
+        if self.source == "last_action_gaussian" and self.flow_space != "action":
+            raise ValueError("policy.source=last_action_gaussian starts from an action: set policy.flow_space=action")
+        if self.source_noise < 0 or self.legendre_degree < 0:
+            raise ValueError(f"policy.source_noise and policy.legendre_degree must be >= 0, got {self.source_noise}, "
+                             f"{self.legendre_degree}")
+        if self.flow_space == "action" and self.n_hist < self.horizon and self.objective.name == "a2a" \
+                and self.source in ("history_mlp", "adaptive_mix"):
             raise ValueError(f"policy.flow_space=action flows from the last `horizon` actions: "
                              f"policy.n_hist={self.n_hist} must be >= policy.horizon={self.horizon}")
         if self.image_encoder not in IMAGE_ENCODERS:

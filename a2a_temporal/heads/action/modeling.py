@@ -29,6 +29,7 @@ from ...pretrained import PretrainedMixin, register_model
 from ...data.history import ChunkActor
 from .configuration import PolicyConfig
 from .encoders import ObservationEncoder, TokenMLP, mlp, prepare_images
+from .sources import build_source
 
 BATCH_KEYS = ("state", "qpos_hist", "prev_action", "prev_action_is_pad")  # + "image" for rgb policies
 
@@ -61,10 +62,18 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
                                      layers=c.encoder_layers)
             self.source_encoder = TokenMLP(hist_dim, c.hidden_dim, c.latent_tokens, c.latent_dim,
                                            layers=c.encoder_layers) \
-                if self.objective.uses_source else None
+                if self.objective.uses_source and c.source == "history_mlp" else None
         else:
             token_dim = c.action_dim
             self.chunk_encoder = self.chunk_decoder = self.source_encoder = None
+        self.source_module = None  # the other sources (heads/action/sources.py)
+        if self.objective.uses_source and c.source != "history_mlp":
+            latent = c.flow_space == "latent"
+            self.source_module = build_source(
+                c.source, n_hist=c.n_hist, hist_dim=hist_dim // c.n_hist,
+                target_shape=(c.latent_tokens, c.latent_dim) if latent else (c.horizon, c.action_dim),
+                action_dim=c.action_dim, hidden=c.hidden_dim, layers=c.encoder_layers, latent=latent,
+                legendre_degree=c.legendre_degree, source_noise=c.source_noise)
         bb = c.backbone
         bb.in_dim, bb.cond_dim = token_dim, c.hidden_dim
         self.net = FlowTransformer(bb)
@@ -97,6 +106,8 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
     def _source(self, history: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         if not self.objective.uses_source:
             return torch.zeros_like(like)
+        if self.source_module is not None:
+            return self.source_module(history)  # shaped like the target
         if self.source_encoder is not None:
             return self.source_encoder(history)  # (B, L, Dz)
         A = self.config.action_dim
@@ -150,8 +161,8 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
 
         In eval mode this runs the folded :class:`InferencePlan` (same outputs as
         :meth:`predict_action_chunk_reference` within float rounding, same random draws); in
-        training mode, with ``history_input_noise > 0`` or a diffusion objective (ddpm / ddim),
-        the reference path itself.
+        training mode, with ``history_input_noise > 0``, a diffusion objective (ddpm / ddim) or
+        a source other than ``history_mlp``, the reference path itself.
         """
         plan = self.inference_plan()
         if plan is None:
@@ -185,7 +196,7 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         ``torch.inference_mode``). Changes are seen through in-place updates (optimizer, EMA,
         ``copy_``), ``.to()`` and ``load_state_dict``; a parameter *object* swapped by hand on a
         submodule is not: call ``self.__dict__.pop("_plan")`` after such surgery."""
-        if self.training or self.config.history_input_noise > 0:
+        if self.training or self.config.history_input_noise > 0 or self.source_module is not None:
             return None
         plan = self.__dict__.get("_plan")
         if plan is not None and (plan is False or plan.is_current()):
