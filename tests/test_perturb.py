@@ -1,6 +1,7 @@
 """Robustness suites (a2a_temporal.envs.perturb): specifications, errors, and on the real simulator
 that each level changes the environment as specified and that reruns are identical."""
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -270,3 +271,27 @@ def test_evaluator_records_suite_and_sweep_plots(tmp_path):
     assert png.is_file() and png.stat().st_size > 1000
     with pytest.raises(ConfigError, match="suite 'visual' perturbs camera images"):
         sweep({"tiny": policy}, "visual", episodes=1)
+
+
+@pytest.mark.slow
+def test_benchmark_robustness_subcommand(demos, tmp_path):
+    from conftest import run_tool
+
+    ROOT = Path(__file__).resolve().parents[1]
+    r = run_tool("train_policy.py", "--config", ROOT / "configs/policy/pushcube_state.yaml", "--output-dir",
+                 tmp_path / "run", f"--dataset.path={demos}", "--train.iterations=3", "--train.batch_size=8",
+                 "--eval.episodes=0", "--policy.backbone.width=32", "--policy.backbone.depth=1",
+                 "--policy.hidden_dim=32")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "rob" / "sweep.json"
+    ckpt = tmp_path / "run" / "checkpoints" / "last"
+    r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}:1", "--checkpoint", f"b={ckpt}:2",
+                 "--suite", "action_noise", "--levels", "0", "0.1", "--episodes", 2, "--num-envs", 1,
+                 "--max-episode-steps", 6, "--json", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert set(res["results"]) == {"a", "b"} and res["levels"] == [0, 0.1]
+    assert [row["num_inference_steps"] for row in res["results"]["b"]] == [2, 2]
+    assert out.with_suffix(".png").is_file()
+    r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}", "--suite", "delay")
+    assert r.returncode == 2 and "STEPS" in r.stderr.strip().splitlines()[-1]

@@ -27,6 +27,13 @@ with all the others, so machine noise hits them alike and every ratio comes from
   against a plain matmul's FLOP rate measured in the same run).
 
 Process CPU time is reported beside wall time for the whole run. Writes JSON and a PNG.
+
+Robustness sweep (a sub-command): success of several checkpoints across the levels of one
+perturbation suite (:mod:`a2a_temporal.envs.perturb`), on the same test seeds, one plot::
+
+    python tools/benchmark.py robustness --checkpoint a2a=runs/.../a2a/seed0/checkpoints/best:1 \
+        --checkpoint flow=runs/.../flow/seed0/checkpoints/best:10 --suite displace --episodes 100 \
+        --json runs/robustness/pushcube_displace.json
 """
 from __future__ import annotations
 
@@ -363,8 +370,61 @@ def _cpu_name() -> str:
 
 
 # ---------------------------------------------------------------------------- main
+def robustness(argv) -> dict:
+    """``benchmark robustness``: a suite's levels for several checkpoints (JSON + PNG)."""
+    from a2a_temporal.cli import parse_named_spec
+    from a2a_temporal.envs.perturb import SUITES
+    from a2a_temporal.envs.robustness import plot_sweep, sweep
+    from a2a_temporal.envs.seeds import TEST_SEED_START
+
+    p = argparse.ArgumentParser(prog="benchmark robustness", description=robustness.__doc__)
+    p.add_argument("--checkpoint", action="append", required=True,
+                   help="NAME=CHECKPOINT:STEPS (repeatable; STEPS: sampler steps of that policy)")
+    p.add_argument("--suite", required=True, choices=sorted(SUITES))
+    p.add_argument("--levels", nargs="+", type=float, default=None, help="default: every level of the suite")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=TEST_SEED_START)
+    p.add_argument("--num-envs", type=int, default=2)
+    p.add_argument("--max-episode-steps", type=int, default=None, help="default: the task's evaluation horizon")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default="runs/robustness/sweep.json")
+    a = p.parse_args(argv)
+    if a.episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {a.episodes}")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    policies, steps = {}, {}
+    for spec in a.checkpoint:
+        name, path, n = parse_named_spec(spec, "--checkpoint")
+        if name in policies:
+            raise ConfigError(f"--checkpoint {spec!r}: the name {name!r} is given twice")
+        policies[name] = ActionFlowPolicy.from_pretrained(resolve_pretrained(path))
+        steps[name] = n
+    out = Path(a.json)
+    results = {}
+    for name, pol in policies.items():  # each policy at its own sampler steps, same seeds and perturbations
+        res = sweep({name: pol}, a.suite, a.levels, episodes=a.episodes, seed=a.seed, out_dir=out.parent / out.stem,
+                    num_inference_steps=steps[name], num_envs=a.num_envs, threads=a.threads,
+                    max_episode_steps=a.max_episode_steps)
+        results.setdefault("base", res)["results"][name] = res["results"][name]
+    result = {**results["base"], "checkpoints": {s.split("=", 1)[0]: s.split("=", 1)[1] for s in a.checkpoint},
+              "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
+              "versions": versions()}
+    write_json_atomic(out, result)
+    plot_sweep(result, out.with_suffix(".png"))
+    print(f"{'policy':<12}" + "".join(f"{lv:>10g}" for lv in result["levels"]))
+    for name, rows in result["results"].items():
+        print(f"{name:<12}" + "".join(f"{r['success_once']:>10.2f}" for r in rows))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return result
+
+
 @run_cli
 def main(argv=None) -> dict:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["robustness"]:
+        return robustness(argv[1:])
     wall0, cpu0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()
     a = parse(argv)
     variants, ckpts, runtimes, sizes = check_args(a)
