@@ -220,6 +220,21 @@ def test_latency_benchmark_tool(demos, tmp_path):
 
 
 @pytest.mark.slow
+def test_training_cost_benchmark(demos, tmp_path):
+    out = tmp_path / "cost.json"
+    r = run_tool("benchmark.py", "train", "--config", ROOT / "configs/policy/pushcube_state.yaml", "--recipes", "a2a",
+                 "flow", "--iterations", 4, "--rounds", 2, "--json", out, f"--dataset.path={demos}",
+                 "--policy.backbone.width=32", "--policy.backbone.depth=1", "--train.batch_size=8")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {row["recipe"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["a2a"]["iterations_timed"] == rows["flow"]["iterations_timed"] == 4
+    assert rows["a2a"]["ratio_to_first"] == 1.0 and rows["flow"]["cpu_s_per_iteration"] > 0
+    assert rows["flow"]["budget_iterations"] == 2500 and rows["flow"]["space"] == "action"
+    r = run_tool("benchmark.py", "train", "--recipes", "nope", f"--dataset.path={demos}")
+    assert r.returncode == 2 and "nope" in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
 def test_rgb_policy_end_to_end(tmp_path):
     """64 px camera demos -> a few training steps with the CPU-sized GroupNorm ResNet -> closed loop."""
     out = tmp_path / "rgb"

@@ -28,6 +28,12 @@ with all the others, so machine noise hits them alike and every ratio comes from
 
 Process CPU time is reported beside wall time for the whole run. Writes JSON and a PNG.
 
+Training cost (a sub-command): seconds and process CPU seconds per training iteration of each
+recipe on one task, interleaved in one run, and the projection to the task's iteration budget::
+
+    python tools/benchmark.py train --config configs/policy/pushcube_state.yaml \
+        --recipes a2a flow flow_latent ddpm regression mip --iterations 40 --threads 1
+
 Robustness sweep (a sub-command): success of several checkpoints across the levels of one
 perturbation suite (:mod:`a2a_temporal.envs.perturb`), on the same test seeds, one plot::
 
@@ -418,6 +424,81 @@ def robustness(argv) -> dict:
     return result
 
 
+def train_cost(argv) -> dict:
+    """``benchmark train``: time training iterations of several recipes, interleaved (JSON + table)."""
+    from a2a_temporal.data.windows import collate_batch
+    from a2a_temporal.policy_setup import TrainPolicyConfig, build_training
+
+    p = argparse.ArgumentParser(prog="benchmark train", description=train_cost.__doc__)
+    p.add_argument("--config", default="configs/policy/pushcube_state.yaml")
+    p.add_argument("--recipes", nargs="+", default=["a2a", "flow", "flow_latent", "ddpm", "regression", "mip"],
+                   help="recipe names of configs/policy/recipes/")
+    p.add_argument("--recipe-dir", default="configs/policy/recipes")
+    p.add_argument("--iterations", type=int, default=40, help="timed iterations per recipe (after 3 warm-up)")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default="runs/benchmark/train_cost.json")
+    a, overrides = p.parse_known_args(argv)
+    if a.iterations < a.rounds or a.rounds < 1:
+        raise ConfigError(f"--iterations ({a.iterations}) must be >= --rounds ({a.rounds}) >= 1")
+    torch.set_num_threads(a.threads)
+    wall0, cpu0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()
+    runs, budget = {}, None
+    for name in a.recipes:
+        recipe = Path(a.recipe_dir) / f"{name}.yaml"
+        if not recipe.is_file():
+            raise ConfigError(f"--recipes {name}: no {recipe}")
+        cfg = load_config(TrainPolicyConfig, [a.config, recipe], overrides)
+        budget = cfg.train.iterations
+        torch.manual_seed(0)
+        _, data, policy = build_training(cfg)
+        opt = torch.optim.AdamW(policy.parameters(), lr=cfg.train.lr)
+        gen = np.random.default_rng(0)
+        batches = [collate_batch(data.__getitems__(gen.integers(0, len(data), cfg.train.batch_size).tolist()))
+                   for _ in range(8)]
+        runs[name] = (policy.train(), opt, batches, [], [])
+
+    def step(policy, opt, batch):
+        loss, _ = policy(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for policy, opt, batches, _, _ in runs.values():  # warm-up
+        for b in batches[:3]:
+            step(policy, opt, b)
+    per_round = a.iterations // a.rounds
+    for _ in range(a.rounds):
+        for policy, opt, batches, walls, cpus in runs.values():
+            for i in range(per_round):
+                t0, c0 = time.perf_counter(), time.process_time()
+                step(policy, opt, batches[i % len(batches)])
+                walls.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+    rows = []
+    for name, (policy, _, batches, walls, cpus) in runs.items():
+        s_it, cpu_it = float(np.median(walls)), float(np.median(cpus))
+        rows.append({"recipe": name, "objective": policy.config.objective.name, "space": policy.config.flow_space,
+                     "s_per_iteration": s_it, "cpu_s_per_iteration": cpu_it, "iterations_timed": len(walls),
+                     "budget_iterations": budget, "projected_min": s_it * budget / 60,
+                     "projected_cpu_min": cpu_it * budget / 60})
+    ref = rows[0]["s_per_iteration"]
+    for r in rows:
+        r["ratio_to_first"] = r["s_per_iteration"] / ref
+    result = {"config": a.config, "threads": a.threads, "overrides": overrides, "rows": rows,
+              "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
+              "load_avg_start": load0[0], "load_avg_end": os.getloadavg()[0], "processor": _cpu_name(),
+              "versions": versions()}
+    out = Path(a.json)
+    write_json_atomic(out, result)
+    print(f"{'recipe':<14}{'s / it':>10}{'CPU s / it':>12}{'x first':>9}{'min / budget':>14}")
+    for r in rows:
+        print(f"{r['recipe']:<14}{r['s_per_iteration']:>10.3f}{r['cpu_s_per_iteration']:>12.3f}"
+              f"{r['ratio_to_first']:>9.2f}{r['projected_min']:>14.1f}")
+    print(f"wrote {out}")
+    return result
+
+
 @run_cli
 def main(argv=None) -> dict:
     import sys
@@ -425,6 +506,8 @@ def main(argv=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["robustness"]:
         return robustness(argv[1:])
+    if argv[:1] == ["train"]:
+        return train_cost(argv[1:])
     wall0, cpu0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()
     a = parse(argv)
     variants, ckpts, runtimes, sizes = check_args(a)
