@@ -257,3 +257,41 @@ def test_rgb_policy_end_to_end(tmp_path):
     policy = ActionFlowPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
     assert policy.config.obs_mode == "rgb" and policy.config.image_size == 64 and policy.obs_encoder.image is not None
     assert isinstance(policy.obs_encoder.image.bn1, torch.nn.GroupNorm)
+
+
+@pytest.mark.slow
+def test_batched_maniskill_adapter_matches_the_cpu_env():
+    """The adapter behind --sim-backend gpu, run on ManiSkill's physx_cpu (1 env), gives the same
+    observations, success flags and dynamics as the per-process CPU environment."""
+    from a2a_temporal.envs.evaluate import BatchedManiSkillEnvs
+    from a2a_temporal.envs.maniskill import make_env
+
+    kw = dict(obs_mode="state", control_mode="pd_ee_delta_pos", max_episode_steps=10)
+    batched = BatchedManiSkillEnvs("PushCube-v1", 1, "physx_cpu", **kw)
+    single = make_env("PushCube-v1", cpu_wrapper=True, **kw)
+    try:
+        ob, _ = batched.reset(seed=[1_000_005])
+        os_, _ = single.reset(seed=1_000_005)
+        assert ob.shape == (1, os_.shape[0]) and np.allclose(ob[0], os_, atol=1e-5)
+        rng = np.random.default_rng(0)
+        for _ in range(5):
+            a = rng.uniform(-1, 1, (1, 4)).astype(np.float32)
+            ob, _, _, _, info = batched.step(a)
+            os_, _, _, _, info_s = single.step(a[0])
+            assert info["success"].shape == (1,) and bool(info["success"][0]) == bool(info_s["success"])
+        assert np.allclose(ob[0], os_, atol=1e-4)
+    finally:
+        batched.close()
+        single.close()
+
+
+def test_gpu_backend_is_refused_without_cuda():
+    from a2a_temporal.envs.evaluate import evaluate
+
+    from test_policy_data import tiny_policy
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    policy, _ = tiny_policy()
+    with pytest.raises(Exception, match="needs a CUDA GPU"):
+        evaluate(policy, episodes=1, sim_backend="gpu")

@@ -56,6 +56,8 @@ def parse(argv=None):
     p.add_argument("--allow-demo-seeds", action="store_true",
                    help="allow seeds the policy's training demos used (a deliberate replay check)")
     p.add_argument("--num-envs", type=positive_int, default=2)
+    p.add_argument("--sim-backend", default="cpu", choices=["cpu", "gpu"],
+                   help="cpu: one CPU-simulated env per process; gpu: ManiSkill's batched physx_cuda simulation")
     p.add_argument("--max-episode-steps", type=positive_int, default=None,
                    help="evaluation horizon (default: ManiSkill's Diffusion Policy settings per task)")
     p.add_argument("--video-dir", default=None)
@@ -103,7 +105,7 @@ def main(argv=None) -> dict:
                    seed=a.seed, num_envs=a.num_envs, max_episode_steps=a.max_episode_steps, video_dir=a.video_dir,
                    video_episodes=a.video_episodes, out_json=json_path, threads=a.threads, progress=not a.quiet,
                    extra_info={"checkpoint": str(ckpt), "checkpoint_arg": a.checkpoint},
-                   allow_demo_seeds=a.allow_demo_seeds, suite=a.suite, level=a.level)
+                   allow_demo_seeds=a.allow_demo_seeds, sim_backend=a.sim_backend, suite=a.suite, level=a.level)
     lat = res["latency"]
     lo, hi = res["success_once_ci95"]
     print(json.dumps({"env_id": res["env_id"], "objective": res["objective"],

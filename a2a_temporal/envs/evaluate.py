@@ -70,7 +70,7 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
              video_dir: str | Path | None = None, video_episodes: int = 2, out_json: str | Path | None = None,
              threads: int = 1, progress: bool = True, extra_info: dict | None = None,
              allow_demo_seeds: bool = False, batched: bool = True, suite: str | None = None,
-             level: float | int | None = None) -> dict:
+             level: float | int | None = None, sim_backend: str = "cpu") -> dict:
     """Run ``episodes`` evaluation episodes on seeds ``seed, seed+1, ...`` and return a summary.
 
     ``policy`` needs only ``config`` (env_id, obs_mode, control_mode, n_obs_steps, n_hist,
@@ -82,7 +82,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     round and each finished episode is appended to ``<stem>.episodes.jsonl`` beside it.
     ``suite`` / ``level`` select a robustness perturbation (:mod:`a2a_temporal.envs.perturb`;
     an unknown suite or level, or one the task / observation mode cannot take, is a one-line
-    ConfigError before any environment starts).
+    ConfigError before any environment starts). ``sim_backend``: ``cpu`` (one CPU-simulated
+    environment per process, gymnasium's AsyncVectorEnv) or ``gpu`` (ManiSkill's own batched
+    GPU simulation, ``physx_cuda``, all environments in this process; needs CUDA).
     """
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
@@ -106,6 +108,15 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     horizon = max_episode_steps or EVAL_MAX_EPISODE_STEPS.get(c.env_id, 100)
     num_envs = max(1, min(num_envs, episodes))
     want_video = video_dir is not None and video_episodes > 0
+    if sim_backend not in SIM_BACKENDS:
+        raise ConfigError(f"sim_backend={sim_backend!r} is not one of {list(SIM_BACKENDS)}")
+    if sim_backend == "gpu":
+        if not torch.cuda.is_available():
+            raise ConfigError("sim_backend=gpu runs ManiSkill's physx_cuda simulation and needs a CUDA GPU; "
+                              "this machine has none (use the default cpu backend)")
+        if suite is not None or want_video:
+            raise ConfigError("sim_backend=gpu evaluates nominal episodes without videos; robustness suites and "
+                              "rollout videos run on the cpu backend")
     env_kwargs = dict(obs_mode=c.obs_mode, control_mode=c.control_mode,
                       render_mode="rgb_array" if want_video else None, max_episode_steps=horizon,
                       image_size=c.image_size or None)
@@ -113,8 +124,11 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
           partial(make_perturbed_env, c.env_id, suite, level, **env_kwargs))
     perturbation = None if suite is None else {"suite": suite, "level": level,
                                                "suite_spec": describe(suite, level, c.env_id)}
-    envs = (gym.vector.SyncVectorEnv([fn], autoreset_mode=AutoresetMode.DISABLED) if num_envs == 1 else
-            gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.DISABLED, context="spawn"))
+    if sim_backend == "gpu":
+        envs = BatchedManiSkillEnvs(c.env_id, num_envs, "physx_cuda", **env_kwargs)
+    else:
+        envs = (gym.vector.SyncVectorEnv([fn], autoreset_mode=AutoresetMode.DISABLED) if num_envs == 1 else
+                gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.DISABLED, context="spawn"))
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     policy.eval()
@@ -201,6 +215,55 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     if out is not None:
         write_json_atomic(out, summary)
     return summary
+
+
+SIM_BACKENDS = ("cpu", "gpu")
+
+
+class BatchedManiSkillEnvs:
+    """ManiSkill's own batched simulation behind the small vector-env interface ``evaluate`` uses:
+    ``reset(seed=[...]) -> (obs, info)``, ``step(actions (N, A)) -> (obs, r, term, trunc, info)``
+    with numpy arrays whose first axis is the environment, ``info["success"] (N,)``, ``close()``.
+
+    ``sim_backend="physx_cuda"`` runs ``num_envs`` environments in one GPU simulation;
+    ``"physx_cpu"`` (one environment) exercises the same conversion code without a GPU.
+    Terminations are ignored (every episode runs to the horizon) and nothing auto-resets.
+    """
+
+    def __init__(self, env_id: str, num_envs: int, sim_backend: str, obs_mode: str, control_mode: str,
+                 max_episode_steps: int, render_mode=None, image_size=None):
+        import gymnasium as gym
+        from mani_skill.vector.wrappers.gymnasium import ManiSkillVectorEnv
+
+        from .maniskill import render_backend
+
+        if sim_backend == "physx_cpu" and num_envs != 1:
+            raise ConfigError(f"ManiSkill's physx_cpu backend runs one environment per process, got num_envs={num_envs}")
+        kwargs = {"sensor_configs": dict(width=image_size, height=image_size)} if image_size else {}
+        env = gym.make(env_id, num_envs=num_envs, obs_mode=obs_mode, control_mode=control_mode,
+                       render_mode=render_mode, sim_backend=sim_backend, render_backend=render_backend(),
+                       max_episode_steps=max_episode_steps, **kwargs)
+        self.env = ManiSkillVectorEnv(env, num_envs, auto_reset=False, ignore_terminations=True)
+        self.num_envs = num_envs
+
+    @staticmethod
+    def _np(tree):
+        from mani_skill.utils import common
+
+        return common.to_numpy(tree)
+
+    def reset(self, seed=None):
+        obs, info = self.env.reset(seed=list(seed) if seed is not None else None)
+        return self._np(obs), info
+
+    def step(self, actions):
+        act = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.env.device)
+        obs, rew, term, trunc, info = self.env.step(act)
+        info = {"success": self._np(info["success"]).reshape(self.num_envs)}
+        return self._np(obs), self._np(rew), self._np(term), self._np(trunc), info
+
+    def close(self):
+        self.env.close()
 
 
 def check_observation(frame: dict, config) -> None:
