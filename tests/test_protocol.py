@@ -337,3 +337,32 @@ def test_source_specifics():
         PolicyConfig(source="last_action_gaussian", flow_space="latent")
     with pytest.raises(ValueError, match="objective.name=a2a"):
         PolicyConfig(source="legendre", objective=ObjectiveConfig(name="flow"))
+
+
+@pytest.mark.slow
+def test_nonfinite_actions_are_counted_not_fatal():
+    policy, _ = tiny_policy()
+    policy.config.state_dim = 35  # PushCube-v1 state, pd_ee_delta_pos
+
+    class NaNPolicy:  # what a diverged sampler would return
+        config, objective = policy.config, policy.objective
+
+        def parameters(self):
+            return policy.parameters()
+
+        def eval(self):
+            return self
+
+        def predict_action_chunk(self, batch, steps=None, method=None):
+            return torch.full((batch["state"].shape[0], policy.config.horizon, 4), float("nan"))
+
+    policy.config.action_dim, policy.config.qpos_dim = 4, 9
+    res = evaluate(NaNPolicy(), episodes=1, num_envs=1, max_episode_steps=6, progress=False)
+    assert res["nonfinite_action_steps"] == 6 and res["per_episode"][0]["nonfinite_action_steps"] == 6
+
+
+@pytest.mark.slow
+def test_observation_size_mismatch_names_both_sizes():
+    policy, _ = tiny_policy()  # trained on 3-dim states; PushCube-v1 gives 35
+    with pytest.raises(ConfigError, match=r"gives 35-dim state observations but the policy was trained on 3-dim"):
+        evaluate(policy, episodes=1, num_envs=1, max_episode_steps=2, progress=False)

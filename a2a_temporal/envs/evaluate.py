@@ -8,6 +8,9 @@ beside the environment's registered one). Reported: success_once, success_at_end
 a Wilson 95 % interval), mean episode length (steps to first success, or the horizon), and the
 per-call latency of the policy, timed around ``predict_action_chunk`` only, at batch 1
 (steps served from the action queue are not inference calls and are not timed).
+The policy's own noise is seeded from the first episode seed, so rerunning an evaluation
+reproduces it. An action with NaN or inf is a policy failure, not an evaluator crash: it is
+executed as zero motion and counted (``nonfinite_action_steps``, per episode and in total).
 Each finished episode is appended to ``episodes.jsonl`` at once, so an interrupted
 evaluation keeps everything it finished.
 
@@ -141,6 +144,7 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     steps = num_inference_steps
     bar = tqdm(total=episodes, desc=f"eval {c.env_id}", disable=not progress, dynamic_ncols=True)
     t_start = time.perf_counter()
+    torch.manual_seed(seed)  # the samplers' noise: a rerun of the same evaluation draws the same
 
     def plan(group: list[int]) -> None:
         """One policy call for the actors in ``group`` (stacked histories)."""
@@ -160,6 +164,7 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             obs, _ = envs.reset(seed=round_seeds)
             actors = [ChunkActor(c.n_obs_steps, c.n_hist, c.n_action_steps, c.action_dim) for _ in range(num_envs)]
             first_success = [None] * num_envs
+            nonfinite = [0] * num_envs  # steps whose action held NaN / inf (executed as "no motion")
             success = np.zeros(num_envs, dtype=bool)
             filmed = [i for i in active if start + i < video_episodes] if want_video else []
             frames = {i: [] for i in filmed}
@@ -180,6 +185,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
                         plan(group)
                 for i in active:
                     actions[i] = actors[i].act()
+                    if not np.isfinite(actions[i]).all():  # a policy failure, not an evaluator crash
+                        nonfinite[i] += 1
+                        actions[i] = np.nan_to_num(actions[i], nan=0.0, posinf=0.0, neginf=0.0)
                 obs, _, _, _, info = envs.step(actions)
                 success = np.asarray(info["success"], dtype=bool).reshape(num_envs)
                 for i in active:
@@ -189,7 +197,7 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             for i in active:
                 rec = {"episode": start + i, "seed": seeds[start + i],
                        "success_once": first_success[i] is not None, "success_at_end": bool(success[i]),
-                       "episode_length": first_success[i] or horizon}
+                       "episode_length": first_success[i] or horizon, "nonfinite_action_steps": nonfinite[i]}
                 if applied is not None:
                     rec.update(suite=suite, level=level, perturbation=applied[i])
                 if i in frames:
@@ -296,6 +304,8 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "success_at_end": at_end / n if n else math.nan,
         "success_at_end_ci95": list(wilson_interval(at_end, n)),
         "mean_episode_length": float(np.mean([r["episode_length"] for r in records])) if n else math.nan,
+        # Actions with NaN / inf (executed as zeros, i.e. no motion); a healthy policy has none.
+        "nonfinite_action_steps": int(sum(r.get("nonfinite_action_steps", 0) for r in records)),
         "objective": obj.name,
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
