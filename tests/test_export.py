@@ -286,7 +286,7 @@ def test_benchmark_reports_floor_breakdown_runtimes_and_sweep(demo_file, tmp_pat
     assert out.with_suffix(".png").is_file() and res["floor_ratio"] == saved["floor_ratio"]
 
 
-@pytest.mark.parametrize("args, msg", [(["--variants", "a2a"], "--variants 'a2a': expected OBJECTIVE:STEPS"),
+@pytest.mark.parametrize("args, msg", [(["--variants", "a2a"], "--variants 'a2a': expected OBJECTIVE[/METHOD]:STEPS"),
                                        (["--variants", "foo:1"], "--variants 'foo:1'"),
                                        (["--variants", "a2a:0"], "--variants 'a2a:0'"),
                                        (["--checkpoint", "a2a"], "--checkpoint 'a2a': expected OBJECTIVE=DIR"),

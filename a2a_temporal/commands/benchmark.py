@@ -88,19 +88,31 @@ def parse(argv=None):
 
 
 # ---------------------------------------------------------------------------- arguments
+METHODS = ("euler", "midpoint", "heun", "ddpm", "ddim")
+
+
 def parse_variants(specs: list[str]) -> list[tuple[str, str, int]]:
-    """``["a2a:1", ...]`` -> ``[(spec, objective, steps), ...]``; malformed -> ConfigError."""
+    """``["a2a:1", "ddpm/ddim:10", ...]`` -> ``[(spec, objective, steps), ...]`` (OBJECTIVE[/METHOD]:STEPS:
+    the trained objective, optionally another sampler of it); malformed -> ConfigError."""
     out, seen = [], set()
     for spec in specs:
-        name, sep, steps = spec.partition(":")
-        if not sep or name not in OBJECTIVES or not steps.isdigit() or int(steps) < 1:
-            raise ConfigError(f"--variants {spec!r}: expected OBJECTIVE:STEPS with OBJECTIVE one of {list(OBJECTIVES)} "
-                              "and STEPS a positive integer (e.g. a2a:1 flow:10)")
+        head, sep, steps = spec.partition(":")
+        name, _, method = head.partition("/")
+        if not sep or name not in OBJECTIVES or not steps.isdigit() or int(steps) < 1 or \
+                (method and method not in METHODS):
+            raise ConfigError(f"--variants {spec!r}: expected OBJECTIVE[/METHOD]:STEPS with OBJECTIVE one of "
+                              f"{list(OBJECTIVES)}, METHOD one of {list(METHODS)} and STEPS a positive integer "
+                              "(e.g. a2a:1 flow:10 ddpm/ddim:10)")
         if spec in seen:
             raise ConfigError(f"--variants {spec!r} is given twice")
         seen.add(spec)
         out.append((spec, name, int(steps)))
     return out
+
+
+def method_of(spec: str) -> str | None:
+    """The sampler named in a variant spec (``ddpm/ddim:10`` -> ``ddim``), None for the default."""
+    return spec.partition(":")[0].partition("/")[2] or None
 
 
 def parse_checkpoints(specs: list[str], objectives: set[str]) -> dict[str, str]:
@@ -520,7 +532,8 @@ def main(argv=None) -> dict:
     items: dict[str, tuple] = {}
     for spec, (p, s, w) in policies.items():
         b = batch if p is pol else w.__getitems__([len(w) // 2])
-        items[f"variant:{spec}"] = (lambda p=p, b=b, s=s: p.predict_action_chunk(b, s), per_round)
+        m = method_of(spec)
+        items[f"variant:{spec}"] = (lambda p=p, b=b, s=s, m=m: p.predict_action_chunk(b, s, m), per_round)
     floor_args = floor_inputs(pol, batch)
     items["eager:floor"] = (lambda: pol.net(*floor_args), per_round)
 
@@ -575,7 +588,7 @@ def main(argv=None) -> dict:
     for spec, (p, s, _) in policies.items():
         st = stats[f"variant:{spec}"]
         rows.append({"variant": spec, "objective": p.objective.name, "steps": s,
-                     "model_calls": p.objective.model_calls(s),
+                     "model_calls": p.objective.model_calls(s, method_of(spec)), "method": method_of(spec),
                      "p50_ms": st["p50_ms"], "p95_ms": st["p95_ms"], "mean_ms": st["mean_ms"], "min_ms": st["min_ms"],
                      "cpu_p50_ms": st["cpu_p50_ms"], "ratio_to_reference": st["p50_ms"] / ref_p50,
                      "floor_ratio": st["p50_ms"] / floor_p50})
