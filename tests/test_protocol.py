@@ -366,3 +366,24 @@ def test_observation_size_mismatch_names_both_sizes():
     policy, _ = tiny_policy()  # trained on 3-dim states; PushCube-v1 gives 35
     with pytest.raises(ConfigError, match=r"gives 35-dim state observations but the policy was trained on 3-dim"):
         evaluate(policy, episodes=1, num_envs=1, max_episode_steps=2, progress=False)
+
+
+def test_result_tables_are_rebuilt_from_their_files(tmp_path):
+    from conftest import run_tool
+
+    (tmp_path / "toy_bimodal").mkdir()
+    (tmp_path / "toy_bimodal" / "toy_results.json").write_text(json.dumps({
+        "mode_fractions": {"a2a@1": {"mode_a": 0.0, "mode_b": 0.0, "between": 1.0, "other": 0.0},
+                           "flow@10": {"mode_a": 0.47, "mode_b": 0.48, "between": 0.05, "other": 0.0}},
+        "error_to_nearest_mode": {"a2a": {"1": 0.41}, "flow": {"10": 0.036}}}))
+    write_run(tmp_path / "runs", "pushcube", "a2a", 0, 0.9, 0.9)
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
+                      "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\nb\n")
+    r = run_tool("policy_table.py", "--runs", tmp_path / "runs", "--readme", readme, "--results", tmp_path,
+                 "--out", tmp_path / "t")
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = readme.read_text()
+    assert "| a2a, 1 step | 0.00 | 0.00 | 1.00 | 0.00 | 0.410 |" in text
+    assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
+    assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")

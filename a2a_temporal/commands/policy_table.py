@@ -1,6 +1,10 @@
-"""Build the README's policy tables from result files (no number is typed by hand).
+"""Build the README's tables from result files (no number is typed by hand).
 
     python tools/policy_table.py [--runs runs/policy] [--readme README.md] [--out runs/policy_table]
+
+Besides the policy tables below, ``--readme`` regenerates every ``<!-- table:NAME -->`` block
+whose result file exists (``RESULT_TABLES``: the toys, the latency / training-cost benchmarks,
+robustness sweeps); a block whose file is missing is left as it is.
 
 Reads every run written by ``scripts/policy_run.py``::
 
@@ -184,6 +188,142 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
     return markdown_test(_order([r for r in rows if keep(r)], patterns))
 
 
+# ----------------------------------------------------------------------------- other result files
+
+def _toy(d: dict) -> str:
+    errs = d["error_to_true_next"]
+    names = list(errs)
+    steps = sorted({int(k) for e in errs.values() for k in e})
+    lines = ["| Euler steps | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for k in steps:
+        lines.append(f"| {k} | " + " | ".join(f"{errs[n][str(k)]:.4f}" if str(k) in errs[n] else "-"
+                                             for n in names) + " |")
+    return "\n".join(lines)
+
+
+def _toy_bimodal(d: dict) -> str:
+    lines = ["| sampler | mode A | mode B | between the modes | elsewhere | error to the nearest mode |",
+             "|---|---|---|---|---|---|"]
+    for key, f in d["mode_fractions"].items():
+        name, k = key.split("@")
+        err = d["error_to_nearest_mode"][name].get(k)
+        label = f"{name}, 1 call" if name in ("regression", "mip") else f"{name}, {k} step{'s' if k != '1' else ''}"
+        lines.append(f"| {label} | {f['mode_a']:.2f} | {f['mode_b']:.2f} | {f['between']:.2f} | {f['other']:.2f} | "
+                     f"{err:.3f} |")
+    return "\n".join(lines)
+
+
+def _train_cost(d: dict) -> str:
+    lines = ["| recipe | space | s / iteration | CPU s / iteration | x a2a | minutes for the budget |",
+             "|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        lines.append(f"| {r['recipe']} | {r['space']} | {r['s_per_iteration']:.3f} | {r['cpu_s_per_iteration']:.3f} | "
+                     f"{r['ratio_to_first']:.2f} | {r['projected_min']:.1f} ({r['budget_iterations']} it.) |")
+    return "\n".join(lines)
+
+
+def _latency(d: dict) -> str:
+    lines = ["| variant | model calls | p50 ms | p95 ms | x reference |", "|---|---|---|---|---|"]
+    for r in d["rows"]:
+        lines.append(f"| {r['variant']} | {r['model_calls']} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | "
+                     f"{r['ratio_to_reference']:.1f} |")
+    f = d["floor"]
+    lines.append(f"| floor: bare backbone forward | 1 | {f['p50_ms']:.3f} | {f['p95_ms']:.3f} | "
+                 f"{f['p50_ms'] / d['rows'][0]['p50_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def _runtimes(d: dict) -> str:
+    lines = ["| runtime | one-step p50 ms | floor p50 ms | floor_ratio | note |", "|---|---|---|---|---|"]
+    for name, r in d["runtimes"].items():
+        if "error" in r:
+            lines.append(f"| {name} | - | - | - | failed: {r['error']} |")
+            continue
+        note = {"ort": f"ONNX Runtime, {r.get('exporter', '')} export, max abs diff vs eager "
+                       f"{r.get('max_abs_diff_vs_eager', float('nan')):.1e}",
+                "compile": f"torch.compile ({r.get('compile_s', '?')} s to compile)",
+                "eager": "PyTorch eager, folded inference path"}.get(name, "")
+        lines.append(f"| {name} | {r['policy']['p50_ms']:.3f} | {r['floor']['p50_ms']:.3f} | {r['floor_ratio']:.2f} | "
+                     f"{note} |")
+    b = d.get("breakdown", {}).get("folded", {})
+    if "stages_ms" in b:
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in b["stages_ms"].items())
+        lines.append(f"\nEager breakdown of one call (ms): {parts}, overhead {b['overhead_ms']:.3f} "
+                     f"(total {b['total_ms']:.3f}).")
+    return "\n".join(lines)
+
+
+def _batch_sweep(d: dict) -> str:
+    rows = d.get("batch_sweep", {}).get("rows", {})
+    runtimes = [rt for rt, r in rows.items() if isinstance(r, list) and r]
+    if not runtimes:
+        return "(no batch sweep in the result file)"
+    sizes = sorted({r["batch"] for rt in runtimes for r in rows[rt]})
+    lines = ["| batch | " + " | ".join(f"{rt}: chunks/s (x batch 1)" for rt in runtimes) + " |",
+             "|---" * (len(runtimes) + 1) + "|"]
+    for bsz in sizes:
+        cells = []
+        for rt in runtimes:
+            r = next((x for x in rows[rt] if x["batch"] == bsz), None)
+            cells.append(f"{r['chunks_per_s']:.0f} ({r['ratio_to_batch1']:.1f}x)" if r else "-")
+        lines.append(f"| {bsz} | " + " | ".join(cells) + " |")
+    b = d.get("batch_sweep", {})
+    if "ceiling_chunks_per_s" in b:
+        ratios = ", ".join(f"{k} {v:.1f}x" for k, v in b.get("ceiling_ratio_to_batch1", {}).items())
+        lines.append(f"\nCompute ceiling in the same run: {b['flops_per_chunk'] / 1e6:.1f} MFLOP per chunk at "
+                     f"{b['matmul_gflops']:.0f} GFLOP/s (a plain matmul, 1 thread) = {b['ceiling_chunks_per_s']:.0f} "
+                     f"chunks/s, i.e. {ratios} the batch-1 throughput at most.")
+    return "\n".join(lines)
+
+
+def _robustness(d: dict) -> str:
+    levels = d["levels"]
+    lines = [f"| policy | " + " | ".join(f"{d['suite']} {lv:g}" for lv in levels) + " |",
+             "|---" * (len(levels) + 1) + "|"]
+    for name, rows in d["results"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{r['success_once']:.2f} ({r['success_once_ci95'][0]:.2f}-{r['success_once_ci95'][1]:.2f})"
+            for r in rows) + " |")
+    return "\n".join(lines)
+
+
+# marker name -> (result file relative to the results root, renderer); glob patterns allowed for robustness
+RESULT_TABLES = {
+    "toy": ("toy/toy_results.json", _toy),
+    "toy-bimodal": ("toy_bimodal/toy_results.json", _toy_bimodal),
+    "train-cost": ("benchmark/train_cost_pushcube_1thread.json", _train_cost),
+    "latency": ("benchmark/latency.json", _latency),
+    "runtimes": ("benchmark/latency.json", _runtimes),
+    "batch-sweep": ("benchmark/latency.json", _batch_sweep),
+    "robustness-displace": ("robustness/pushcube_displace.json", _robustness),
+    "robustness-spawn": ("robustness/pushcube_spawn.json", _robustness),
+    "robustness-action-noise": ("robustness/pushcube_action_noise.json", _robustness),
+}
+
+
+def _replace_block(text: str, start: str, end: str, body: str, readme: Path) -> str:
+    if end not in text:
+        raise DataError(f"{readme}: {start} has no closing {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def update_result_tables(readme: Path, root: Path) -> list[str]:
+    text, done = readme.read_text(), []
+    for name, (rel, render) in RESULT_TABLES.items():
+        start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        path = root / rel
+        if start not in text or not path.is_file():
+            continue
+        text = _replace_block(text, start, end, render(_load(path)), readme)
+        done.append(name)
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(readme)
+    return done
+
+
 def update_readme(readme: Path, recs: list[dict], rows: list[dict]) -> list[str]:
     text = readme.read_text()
     done = []
@@ -209,6 +349,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--runs", default="runs/policy")
     p.add_argument("--out", default="runs/policy_table")
     p.add_argument("--readme", default=None, help="rewrite the marked tables of this file")
+    p.add_argument("--results", default="runs", help="root of the other result files (toys, benchmarks)")
     a = p.parse_args(argv)
     recs = collect(Path(a.runs))
     if not recs:
@@ -222,6 +363,7 @@ def main(argv=None) -> list[dict]:
     print(md)
     if a.readme:
         done = update_readme(Path(a.readme), recs, rows)
+        done += update_result_tables(Path(a.readme), Path(a.results))
         print(f"rewrote tables {done} in {a.readme}")
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
     return rows
