@@ -248,7 +248,10 @@ def test_export_tool(ckpt, tmp_path, capsys):
                    "--exporter", "torchscript"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error: parity check failed") and err.count("\n") == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.json", "cli.onnx"]  # nothing of the refused one
+    report = json.loads((tmp_path / "cli.json").read_text())
+    assert report["max_abs_diff"] == rep["max_abs_diff"] and report["batches"] == 40
+    assert report["command"].startswith("python tools/export_policy.py ") and "--batches 40" in report["command"]
 
 
 # ------------------------------------------------------------------ benchmark
@@ -284,6 +287,7 @@ def test_benchmark_reports_floor_breakdown_runtimes_and_sweep(demo_file, tmp_pat
     assert [r["batch"] for r in sweep["ort"]] == [1, 4]
     assert saved["process"]["cpu_s"] > 0 and saved["process"]["wall_s"] > 0
     assert out.with_suffix(".png").is_file() and res["floor_ratio"] == saved["floor_ratio"]
+    assert saved["command"].startswith("python tools/benchmark.py --config ") and "--calls 6" in saved["command"]
 
 
 @pytest.mark.parametrize("args, msg", [(["--variants", "a2a"], "--variants 'a2a': expected OBJECTIVE[/METHOD]:STEPS"),

@@ -378,8 +378,15 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
         "error_to_nearest_mode": {"a2a": {"1": 0.41}, "flow": {"10": 0.036}}}))
     write_run(tmp_path / "runs", "pushcube", "a2a", 0, 0.9, 0.9)
     readme = tmp_path / "README.md"
+    envs = tmp_path / "benchmark" / "eval_envs"
+    envs.mkdir(parents=True)
+    for n, wall, calls in ((2, 20.0, 200), (8, 28.0, 50)):  # a glob marker: one file per configuration
+        (envs / f"push_{n}envs.json").write_text(json.dumps({
+            "num_envs": n, "episodes": 32, "policy_calls": calls, "wall_time_s": wall,
+            "latency": {"p50_ms": 5.0, "batch_size_max": n}, "command": ["not", "a", "string"]}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
-                      "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\nb\n")
+                      "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
+                      "<!-- table:eval-envs -->\n<!-- /table:eval-envs -->\nb\n")
     r = run_tool("policy_table.py", "--runs", tmp_path / "runs", "--readme", readme, "--results", tmp_path,
                  "--out", tmp_path / "t")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -387,3 +394,4 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| a2a, 1 step | 0.00 | 0.00 | 1.00 | 0.00 | 0.410 |" in text
     assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
     assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")
+    assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text

@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -426,7 +427,7 @@ def robustness(argv) -> dict:
         results.setdefault("base", res)["results"][name] = res["results"][name]
     result = {**results["base"], "checkpoints": {s.split("=", 1)[0]: s.split("=", 1)[1] for s in a.checkpoint},
               "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
-              "versions": versions()}
+              "versions": versions(), "command": _COMMAND}
     write_json_atomic(out, result)
     plot_sweep(result, out.with_suffix(".png"))
     print(f"{'policy':<12}" + "".join(f"{lv:>10g}" for lv in result["levels"]))
@@ -500,7 +501,7 @@ def train_cost(argv) -> dict:
     result = {"config": a.config, "threads": a.threads, "overrides": overrides, "rows": rows,
               "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
               "load_avg_start": load0[0], "load_avg_end": os.getloadavg()[0], "processor": _cpu_name(),
-              "versions": versions()}
+              "versions": versions(), "command": _COMMAND}
     out = Path(a.json)
     write_json_atomic(out, result)
     print(f"{'recipe':<14}{'s / it':>10}{'CPU s / it':>12}{'x first':>9}{'min / budget':>14}")
@@ -511,11 +512,17 @@ def train_cost(argv) -> dict:
     return result
 
 
+# the command line of this run, recorded in every result file (the README prints it under each table)
+_COMMAND = "python tools/benchmark.py"
+
+
 @run_cli
 def main(argv=None) -> dict:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    global _COMMAND
+    _COMMAND = "python tools/benchmark.py " + shlex.join(argv)
     if argv[:1] == ["robustness"]:
         return robustness(argv[1:])
     if argv[:1] == ["train"]:
@@ -637,7 +644,8 @@ def main(argv=None) -> dict:
               "process": {"wall_s": age or wall, "cpu_s": cpu, "cpu_over_wall": cpu / (age or wall),
                           "main_wall_s": wall, "main_cpu_s": cpu - cpu0,
                           "loadavg_start": list(load0), "loadavg_end": list(os.getloadavg())},
-              "processor": _cpu_name(), "cpu_count": os.cpu_count(), "versions": versions()}
+              "processor": _cpu_name(), "cpu_count": os.cpu_count(), "versions": versions(),
+              "command": _COMMAND}
     out = Path(a.json)
     write_json_atomic(out, result)
     plot(out.with_suffix(".png"), result)

@@ -4,7 +4,8 @@
         [--num-inference-steps 1] [--method euler] [--dataset PATH] [--batches 1000] [--tolerance 1e-4]
 
 The graph takes ``state``, ``qpos_hist``, ``prev_action``, ``prev_action_is_pad`` [, ``image``]
-(any batch size) and returns ``actions`` (B, H, A) in raw units. Before anything is written, the
+(any batch size) and returns ``actions`` (B, H, A) in raw units; a report (parity, nodes, the
+command) is written beside it as ``<out>.json``. Before anything is written, the
 ONNX Runtime output is compared with PyTorch on ``--batches`` recorded batches: windows of the
 demo dataset the checkpoint was trained on (its config.json's ``dataset``) unless ``--dataset``
 is given. Above ``--tolerance`` nothing is written and the exit status is 2. Only deterministic
@@ -16,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from a2a_temporal.cli import run_cli
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.export import EXPORTERS, export_policy
+from a2a_temporal.utils import versions, write_json_atomic
 
 
 def parse(argv=None):
@@ -56,10 +61,13 @@ def main(argv=None) -> dict:
                         dataset=a.dataset, batches=a.batches, batch_size=a.batch_size, tolerance=a.tolerance,
                         threads=a.threads, exporter=a.exporter)
     rep["wall_s"] = round(time.perf_counter() - t0, 1)
+    rep["command"] = "python tools/export_policy.py " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    report = Path(rep["out"]).with_suffix(".json")
+    write_json_atomic(report, {**rep, "versions": versions()})
     print(f"parity: max abs action difference {rep['max_abs_diff']:.3g} (tolerance {a.tolerance:g}) over "
           f"{rep['batches']} batches ({rep['windows']} windows)")
     print(json.dumps({k: rep[k] for k in ("out", "exporter", "nodes", "bytes", "checkpoint_sha256", "wall_s")}))
-    print(f"wrote {rep['out']}")
+    print(f"wrote {rep['out']} and {report}")
     return rep
 
 

@@ -287,7 +287,24 @@ def _robustness(d: dict) -> str:
     return "\n".join(lines)
 
 
-# marker name -> (result file relative to the results root, renderer); glob patterns allowed for robustness
+def _export(d: dict) -> str:
+    return (f"Parity of `{d['out']}` ({d['exporter']} exporter, {d['nodes']} nodes): max abs action difference "
+            f"**{d['max_abs_diff']:.1e}** against PyTorch over {d['batches']} recorded batches ({d['windows']} demo "
+            f"windows), tolerance {d.get('tolerance', 1e-4):g}.")
+
+
+def _eval_envs(d: dict) -> str:
+    lines = ["| environments | episodes | policy calls | wall s | s / episode | policy p50 ms (batch) |",
+             "|---|---|---|---|---|---|"]
+    for r in sorted(d.values(), key=lambda r: r["num_envs"]):
+        lines.append(f"| {r['num_envs']} | {r['episodes']} | {r['policy_calls']} | {r['wall_time_s']:.1f} | "
+                     f"{r['wall_time_s'] / r['episodes']:.2f} | {r['latency']['p50_ms']:.2f} "
+                     f"({r['latency']['batch_size_max']}) |")
+    return "\n".join(lines)
+
+
+# marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
+# {file stem: contents}
 RESULT_TABLES = {
     "toy": ("toy/toy_results.json", _toy),
     "toy-bimodal": ("toy_bimodal/toy_results.json", _toy_bimodal),
@@ -295,6 +312,8 @@ RESULT_TABLES = {
     "latency": ("benchmark/latency.json", _latency),
     "runtimes": ("benchmark/latency.json", _runtimes),
     "batch-sweep": ("benchmark/latency.json", _batch_sweep),
+    "export": ("deploy/pushcube_a2a.json", _export),
+    "eval-envs": ("benchmark/eval_envs/*.json", _eval_envs),
     "robustness-displace": ("robustness/pushcube_displace.json", _robustness),
     "robustness-spawn": ("robustness/pushcube_spawn.json", _robustness),
     "robustness-action-noise": ("robustness/pushcube_action_noise.json", _robustness),
@@ -313,10 +332,22 @@ def update_result_tables(readme: Path, root: Path) -> list[str]:
     text, done = readme.read_text(), []
     for name, (rel, render) in RESULT_TABLES.items():
         start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
-        path = root / rel
-        if start not in text or not path.is_file():
+        if start not in text:
             continue
-        text = _replace_block(text, start, end, render(_load(path)), readme)
+        if "*" in rel:  # several result files -> {file stem: contents}
+            files = sorted(root.glob(rel))
+            if not files:
+                continue
+            data = {f.stem: _load(f) for f in files}
+        else:
+            path = root / rel
+            if not path.is_file():
+                continue
+            data = _load(path)
+        body = render(data)
+        if isinstance(data.get("command"), str) and name not in ("runtimes", "batch-sweep"):  # one command per result file
+            body += f"\n\n`{data['command']}`"
+        text = _replace_block(text, start, end, body, readme)
         done.append(name)
     tmp = readme.with_name(f".{readme.name}.tmp")
     tmp.write_text(text)

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Copy the small result files of ``runs/`` into ``results/`` (kept in git), so that the README's
+tables can be regenerated from a clone without the checkpoints:
+
+    .venv/bin/python scripts/collect_results.py [--runs runs] [--out results]
+    .venv/bin/python tools/policy_table.py --runs results/policy --results results --readme README.md
+
+Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
+``metrics.jsonl`` and ``eval/test_*.json`` (per-episode files and checkpoints stay behind); the
+toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
+``deploy/`` (no .onnx). Files are written atomically; nothing under ``--out`` is deleted.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.json",
+            "policy/*/*/seed*/run_config.json", "policy/*/*/seed*/metrics.jsonl",
+            "policy/*/*/seed*/eval/test_*.json", "toy*/toy_results.json", "toy*/toy_results.png",
+            "benchmark/**/*.json", "benchmark/**/*.png", "robustness/*.json", "robustness/*.png",
+            "deploy/*.json"]
+LIMIT = 2_000_000  # bytes per file: result files only
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--out", default="results")
+    a = p.parse_args(argv)
+    runs, out = Path(a.runs), Path(a.out)
+    if not runs.is_dir():
+        print(f"error: --runs {runs}: no such directory", file=sys.stderr)
+        return 2
+    n = skipped = 0
+    for pat in PATTERNS:
+        for src in sorted(runs.glob(pat)):
+            if not src.is_file() or src.stat().st_size > LIMIT:
+                skipped += 1
+                continue
+            dst = out / src.relative_to(runs)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)
+            n += 1
+    print(f"copied {n} result files from {runs} to {out} ({skipped} skipped: not files or over {LIMIT} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
