@@ -38,7 +38,8 @@ TASK_ORDER = ["pushcube", "pickcube", "stackcube", "peginsertion"]
 # Table name -> (kind, run-name patterns in display order, tasks or None for all). kind "test":
 # test-seed rows; "validation": the in-training (validation-seed) evaluations sweeps select on.
 TABLES = {
-    "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm_latent", r"regression", r"mip"],
+    "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm\+noclip", r"ddpm_latent",
+                      r"regression", r"mip"],
              None),
     "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
@@ -185,7 +186,13 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
     if kind == "validation":
         vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
-    return markdown_test(_order([r for r in rows if keep(r)], patterns))
+    picked = _order([r for r in rows if keep(r)], patterns)
+    if name == "padding":  # a before/after pair only where the "before" run exists
+        before = {r["task"] for r in picked if r["run"].endswith("+repeat_pad")}
+        picked = [r for r in picked if r["task"] in before]
+    if not picked:
+        return "_No result files for this table yet (its runs have not been made)._"
+    return markdown_test(picked)
 
 
 # ----------------------------------------------------------------------------- other result files
