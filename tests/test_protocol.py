@@ -395,3 +395,36 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
     assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
+
+
+def test_collected_results_rebuild_the_same_tables(tmp_path):
+    """scripts/collect_results.py keeps the result files and leaves checkpoints and graphs behind;
+    the tables built from the copies equal those built from the runs."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, run_tool
+
+    runs = tmp_path / "runs"
+    write_run(runs / "policy", "pushcube", "a2a", 0, 0.96, 0.90)
+    write_run(runs / "policy", "pushcube", "a2a+repeat_pad", 0, 0.97, 0.60)
+    ckpt = runs / "policy" / "pushcube" / "a2a" / "seed0" / "checkpoints" / "0000100"
+    ckpt.mkdir(parents=True)
+    (ckpt / "model.safetensors").write_bytes(b"x" * 10)
+    (runs / "deploy").mkdir()
+    (runs / "deploy" / "p.onnx").write_bytes(b"x")
+    (runs / "deploy" / "p.json").write_text("{}")
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "collect_results.py"), "--runs", str(runs),
+                        "--out", str(tmp_path / "results")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    kept = sorted(str(p.relative_to(tmp_path / "results")) for p in (tmp_path / "results").rglob("*") if p.is_file())
+    assert "deploy/p.json" in kept and not any(k.endswith((".onnx", ".safetensors")) for k in kept)
+    assert "policy/pushcube/a2a/seed0/eval/test_1step.json" in kept
+    tables = []
+    for root in (runs, tmp_path / "results"):
+        readme = root / "README.md"
+        readme.write_text("<!-- policy-table:padding -->\n<!-- /policy-table:padding -->\n")
+        r = run_tool("policy_table.py", "--runs", root / "policy", "--readme", readme, "--out", root / "t")
+        assert r.returncode == 0, r.stderr[-2000:]
+        tables.append(readme.read_text())
+    assert tables[0] == tables[1] and "| a2a+repeat_pad |" in tables[0] and "| a2a |" in tables[0]
