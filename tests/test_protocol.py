@@ -192,7 +192,7 @@ def test_history_input_noise_and_start_point_noise_are_separate_knobs():
 # ----------------------------------------------------------------------------- tables
 
 
-def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.1, spec="1step"):
+def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.1, spec="1step", nonfinite=None):
     d = root / task / run / f"seed{seed}"
     (d / "eval").mkdir(parents=True)
     (d / "run_info.json").write_text(json.dumps({
@@ -208,7 +208,8 @@ def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.
         "env_id": "PushCube-v1", "episodes": n, "complete": True, "success_once": once, "success_at_end": at_end,
         "objective": run.split("+")[0].split("_")[0], "num_inference_steps": steps, "method": "euler",
         "model_calls_per_chunk": steps, "horizon": 100, "registered_max_episode_steps": 50, "seed_split": "test",
-        "latency": {"p50_ms": 1.5 * steps}}))
+        "latency": {"p50_ms": 1.5 * steps},
+        **({} if nonfinite is None else {"nonfinite_action_steps": nonfinite})}))
 
 
 def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
@@ -218,7 +219,7 @@ def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
     write_run(runs, "pushcube", "a2a", 0, 0.96, 0.90)
     write_run(runs, "pushcube", "a2a", 1, 0.98, 0.94)
     write_run(runs, "pushcube", "a2a", 2, 1.00, 0.93)
-    write_run(runs, "pushcube", "flow", 0, 0.91, 0.85, steps=10, spec="10step")
+    write_run(runs, "pushcube", "flow", 0, 0.91, 0.85, steps=10, spec="10step", nonfinite=7)
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- policy-table:main -->\nold stale row 0.31\n<!-- /policy-table:main -->\noutro\n")
     r = run_tool("policy_table.py", "--runs", runs, "--readme", readme, "--out", tmp_path / "table")
@@ -234,6 +235,7 @@ def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
     assert f"{lo:.2f}-{hi:.2f}" in a2a
     assert "--seed {0,1,2}" in a2a and "(100; reg. 50)" in a2a
     assert "| flow |" in flow and "10 steps (10 calls)" in flow and "0.91" in flow
+    assert "| 0.85 | 7 |" in flow and "[0.90-0.94] | - |" in a2a  # NaN action steps, "-" where not recorded
     table = json.loads((tmp_path / "table.json").read_text())
     assert {row["run"] for row in table["rows"]} == {"a2a", "flow"}
     # A result file that cannot be read is a one-line error naming it.

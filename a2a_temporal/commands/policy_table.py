@@ -88,7 +88,7 @@ def collect(runs: Path) -> list[dict]:
                          "episodes": n, "once": round(res["success_once"] * n), "at_end": round(res["success_at_end"] * n),
                          "horizon": res.get("horizon"), "registered_horizon": res.get("registered_max_episode_steps"),
                          "seed_split": res.get("seed_split"), "p50_ms": res.get("latency", {}).get("p50_ms"),
-                         "eval_json": str(ev)})
+                         "nonfinite": res.get("nonfinite_action_steps"), "eval_json": str(ev)})
     return recs
 
 
@@ -127,6 +127,8 @@ def aggregate(recs: list[dict]) -> list[dict]:
                      "horizon": rs[0]["horizon"], "registered_horizon": rs[0]["registered_horizon"],
                      "seed_split": rs[0]["seed_split"], "p50_ms": statistics.median(p50) if p50 else None,
                      "train_iterations": rs[0]["train_iterations"],
+                     "nonfinite_action_steps": (None if any(r.get("nonfinite") is None for r in rs)
+                                                else sum(r["nonfinite"] for r in rs)),
                      "train_cpu_min": statistics.fmean(cpu) / 60 if cpu else None,
                      "timed_alone": all((r["load_avg_mean"] or 99) <= (r["torch_threads"] or 0) + 0.6 for r in rs),
                      "command": cmd})
@@ -158,14 +160,15 @@ def sampler_text(r: dict) -> str:
 
 def markdown_test(rows: list[dict]) -> str:
     lines = ["| task (horizon) | recipe | sampler | seeds | success_once | 95% CI | success_at_end "
-             "| train CPU-min | command |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| NaN steps | train CPU-min | command |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lo, hi = r["success_once_ci95"]
         cpu = f"{r['train_cpu_min']:.0f}" if r["train_cpu_min"] is not None else "-"
+        nan = "-" if r.get("nonfinite_action_steps") is None else str(r["nonfinite_action_steps"])
         lines.append(f"| {r['env_id']} ({r['horizon']}; reg. {r['registered_horizon']}) | {r['run']} | "
                      f"{sampler_text(r)} | {len(r['seeds'])} | {_fmt_rate(r['success_once'])} | "
-                     f"{lo:.2f}-{hi:.2f} | {_fmt_rate(r['success_at_end'])} | {cpu} | `{r['command']}` |")
+                     f"{lo:.2f}-{hi:.2f} | {_fmt_rate(r['success_at_end'])} | {nan} | {cpu} | `{r['command']}` |")
     return "\n".join(lines)
 
 
@@ -324,6 +327,7 @@ RESULT_TABLES = {
     "robustness-displace": ("robustness/pushcube_displace.json", _robustness),
     "robustness-spawn": ("robustness/pushcube_spawn.json", _robustness),
     "robustness-action-noise": ("robustness/pushcube_action_noise.json", _robustness),
+    "robustness-delay": ("robustness/pushcube_delay.json", _robustness),
 }
 
 
