@@ -324,10 +324,8 @@ RESULT_TABLES = {
     "batch-sweep": ("benchmark/latency.json", _batch_sweep),
     "export": ("deploy/pushcube_a2a.json", _export),
     "eval-envs": ("benchmark/eval_envs/*.json", _eval_envs),
-    "robustness-displace": ("robustness/pushcube_displace.json", _robustness),
-    "robustness-spawn": ("robustness/pushcube_spawn.json", _robustness),
-    "robustness-action-noise": ("robustness/pushcube_action_noise.json", _robustness),
-    "robustness-delay": ("robustness/pushcube_delay.json", _robustness),
+    **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
+       for suite in ("displace", "spawn", "action_noise", "delay")},
 }
 
 
