@@ -68,6 +68,58 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _plain(v):
+    """A YAML-safe copy of a config value (tuples become lists)."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def _minimal_kwargs(val) -> dict:
+    """The fields of dataclass instance ``val`` that differ from its class's own defaults, less
+    those its ``__post_init__`` derives from the others (e.g. a backbone's width from its preset)."""
+    try:
+        base = type(val)()
+    except Exception:  # a class without full defaults: nothing to compare with
+        return {}
+    diff = {f.name: getattr(val, f.name) for f in dataclasses.fields(val)
+            if f.init and not dataclasses.is_dataclass(getattr(val, f.name))
+            and getattr(val, f.name) != getattr(base, f.name)}
+    for name in list(diff):
+        trial = {k: v for k, v in diff.items() if k != name}
+        try:
+            if type(val)(**trial) == val:
+                del diff[name]
+        except Exception:
+            pass
+    return {k: _plain(v) for k, v in diff.items()}
+
+
+def factory_defaults(cls) -> dict:
+    """Values that ``default_factory`` fields of ``cls`` (at any depth) set beyond their classes'
+    defaults, e.g. ``{"train": {"lr": 5e-4, "best_metric": "val_psnr"}}``.
+
+    draccus builds a section named in a file or on the command line from the section class's
+    own defaults, so ``--train.iterations=5`` would otherwise silently drop every other value the
+    factory chose. :func:`load_config` lays this mapping under the user's files instead."""
+    out: dict = {}
+    for f in dataclasses.fields(cls):
+        if f.default_factory is dataclasses.MISSING:
+            continue
+        try:
+            val = f.default_factory()
+        except Exception:
+            continue
+        if not dataclasses.is_dataclass(val):
+            continue
+        layer = _deep_merge(factory_defaults(type(val)), _minimal_kwargs(val))
+        if layer:
+            out[f.name] = layer
+    return out
+
+
 def merge_yaml_files(paths: Sequence[str | Path]) -> dict:
     """Deep-merge YAML mappings; later files override earlier ones key by key."""
     import yaml
@@ -101,14 +153,15 @@ def load_config(cls, path: str | Path | Sequence[str | Path] | None = None, over
     check_override_keys(cls, [a for a in overrides if a not in ("-h", "--help")])
     tmp = None
     try:
-        if len(paths) > 1:
+        layer = factory_defaults(cls)
+        if len(paths) > 1 or (layer and (paths or overrides)):
             import tempfile
 
             import yaml
 
             fd, tmp = tempfile.mkstemp(suffix=".yaml", prefix="a2a-merged-config-")
             with os.fdopen(fd, "w") as f:
-                yaml.safe_dump(merge_yaml_files(paths), f, sort_keys=False)
+                yaml.safe_dump(_deep_merge(layer, merge_yaml_files(paths)), f, sort_keys=False)
             config_path = tmp
         else:
             config_path = str(paths[0]) if paths else None

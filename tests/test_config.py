@@ -22,6 +22,27 @@ def test_yaml_and_overrides():
     assert cfg.train.seed == 5
 
 
+def test_an_override_keeps_the_values_a_section_factory_chose():
+    """A section built by a default_factory keeps the factory's values when one key of it is
+    overridden (draccus alone would rebuild the section from the class defaults)."""
+    from a2a_temporal.commands.train_video import TrainVideoConfig
+    from a2a_temporal.policy_setup import TrainPolicyConfig
+
+    c = parse_cli(TrainVideoConfig, ["--output-dir", "x", "--train.iterations=3"])
+    assert (c.train.iterations, c.train.lr, c.train.best_metric, c.data.frame_stride) == (3, 5e-4, "val_psnr", 4)
+    c = parse_cli(TrainPolicyConfig, ["--config", str(ROOT / "configs/policy/pushcube_state.yaml"),
+                                      "--policy.objective.rollout_k=1"])
+    o = c.policy.objective  # the default objective is A2A's recipe; only K changes
+    assert (o.name, o.rollout_weight, o.rollout_k, o.rollout_batch_size) == ("a2a", 1.0, 1, 32)
+    c = parse_cli(TrainPolicyConfig, ["--config", str(ROOT / "configs/policy/pushcube_state.yaml"),
+                                      "--config", str(ROOT / "configs/policy/recipes/flow.yaml")])
+    assert c.policy.objective.rollout_weight == 0.0  # a recipe's explicit values still win
+    toy = parse_cli(ToyDemoConfig, ["--backbone.depth=1", "--train.iterations=5"])  # derived fields stay derived
+    assert (toy.backbone.in_dim, toy.backbone.preset, toy.backbone.depth) == (2, "tiny", 1)
+    assert (toy.train.iterations, toy.train.batch_size, toy.train.lr) == (5, 256, 1e-3)
+    assert parse_cli(ToyDemoConfig, ["--backbone.preset=small"]).backbone.width == 256  # not pinned to tiny's
+
+
 def test_unknown_cli_key_names_it():
     with pytest.raises(ConfigError, match=r"--train.stepz.*no field 'stepz'"):
         load_config(ToyDemoConfig, None, ["--train.stepz=3"])
