@@ -199,6 +199,8 @@ def test_video_tools_end_to_end(demos, tmp_path):
     for m in res["models"].values():
         assert len(m["rollout_psnr"]) == 3 and m["frames_per_second"] > 0
         assert np.isfinite([m["next_frame_psnr"], m["true_latent_psnr"], m["next_frame_ssim"]]).all()
+        assert [t["steps"] for t in m["throughput"]] == [1, 10]
+        assert all(t["latent_only_fps"] > 0 and t["with_vae_fps"] > 0 for t in m["throughput"])
     assert len(res["copy_last_rollout_psnr"]) == 3 and bench.with_suffix(".png").is_file()
 
     # A video at a size the VAE was not trained for is refused, naming the file.

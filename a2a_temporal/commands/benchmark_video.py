@@ -6,12 +6,15 @@
 For each ``name=CHECKPOINT:STEPS``: 1-step-ahead PSNR / SSIM over every held-out window
 (teacher-forced context), a ``--frames``-long autoregressive rollout per held-out video
 (per-horizon PSNR), and throughput (frames predicted per second, batch 1). The copy-last-frame
-baseline is scored on the same windows. Writes JSON and a PNG of the per-frame PSNR curves.
+baseline is scored on the same windows. Throughput is also timed at each of ``--throughput-steps``
+(default 1 and 10) both with the VAE (frames in, frames out) and latent-only (latents in, latents
+out: the rollout never touches the VAE). Writes JSON and a PNG of the per-frame PSNR curves.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +56,30 @@ def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
             "copy_last_ssim": float(per_frame_ssim(copy, truth).mean()), "windows": int(len(truth))}
 
 
+@torch.no_grad()
+def throughput(model, clip, frames: int, steps: int, repeats: int = 3) -> dict:
+    """Frames per second of a ``frames``-long rollout at batch 1, median of ``repeats``:
+    ``with_vae`` (uint8 context in, uint8 frames out: encode once, roll out in latent space,
+    decode once) and ``latent_only`` (latent context in, latents out; the VAE untouched)."""
+    import time
+
+    K = model.config.context
+    ctx = torch.from_numpy(clip.frames[:K])[None]
+    acts = torch.from_numpy(clip.actions[K - 1:K - 1 + frames])[None] if model.config.use_actions else None
+    lat = model.encode_frames(ctx)
+    full, latent = [], []
+    for _ in range(repeats + 1):  # the first round warms up
+        t0 = time.perf_counter()
+        model.rollout(ctx, frames, acts, steps=steps)
+        t1 = time.perf_counter()
+        model.rollout_latents(lat, frames, acts, steps=steps)
+        t2 = time.perf_counter()
+        full.append(t1 - t0)
+        latent.append(t2 - t1)
+    return {"steps": steps, "model_calls_per_frame": model.objective.model_calls(steps),
+            "with_vae_fps": frames / float(np.median(full[1:])), "latent_only_fps": frames / float(np.median(latent[1:]))}
+
+
 def plot(path: Path, results: dict, frames: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -80,6 +107,8 @@ def main(argv=None) -> dict:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--val-every", type=int, default=10, help="the held-out split used in training")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--throughput-steps", type=int, nargs="*", default=[1, 10],
+                   help="sampler steps at which each model's rollout throughput is timed (none: skip)")
     p.add_argument("--json", default="runs/video_bench/results.json")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -93,6 +122,7 @@ def main(argv=None) -> dict:
     long_clips = [c for c in clips if len(c.frames) >= first.context + a.frames]
     results = {"videos": a.videos, "held_out_videos": len(clips), "rollout_videos": len(long_clips),
                "frames": a.frames, "frame_stride": first.frame_stride, "threads": a.threads, "models": {},
+               "command": " ".join(["python", "tools/benchmark_video.py", *(argv if argv is not None else sys.argv[1:])]),
                "versions": versions()}
     copy_curve = None
     for name, (model, steps, ckpt) in models.items():
@@ -111,6 +141,12 @@ def main(argv=None) -> dict:
             "true_latent_psnr": tf["true_latent_psnr"],
             "rollout_psnr": np.mean(curves, axis=0).tolist() if curves else [],
             "frames_per_second": (len(long_clips) * a.frames / secs) if secs else None}
+        if long_clips and a.throughput_steps:
+            tp = [throughput(model, long_clips[0], a.frames, s) for s in a.throughput_steps]
+            results["models"][name]["throughput"] = tp
+            for r in tp:
+                print(f"{name:>10}: {r['steps']:>3} step(s), {r['model_calls_per_frame']} call(s)/frame: "
+                      f"{r['with_vae_fps']:.1f} frames/s with the VAE, {r['latent_only_fps']:.1f} latent-only", flush=True)
         results["copy_last_next_frame_psnr"] = tf["copy_last_psnr"]
         results["copy_last_next_frame_ssim"] = tf["copy_last_ssim"]
         print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}), "

@@ -96,6 +96,24 @@ def read_video(path: str | Path, size: int | None = None) -> np.ndarray:
     return frames
 
 
+def video_shape(path: str | Path) -> tuple[int, int, int]:
+    """``(frames, height, width)`` of a video without decoding all of it (decord; PyAV fallback)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise DataError(f"{path}: video file not found or empty")
+    try:
+        import decord
+
+        vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        if len(vr) > 0:
+            h, w = vr[0].shape[:2]
+            return len(vr), int(h), int(w)
+    except Exception:  # decord raises its own error types; PyAV decides below
+        pass
+    frames = read_video(path)
+    return frames.shape[0], frames.shape[1], frames.shape[2]
+
+
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     import torch
     import torch.nn.functional as F

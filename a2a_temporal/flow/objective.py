@@ -75,6 +75,9 @@ class ObjectiveConfig:
     prediction_type: str = "epsilon"  # epsilon | sample | v_prediction
     clip_sample: bool = False
     clip_sample_range: float = 1.0
+    # Regression: predict the target directly (False) or as the source plus a learned change
+    # (True: x1_hat = x0 + model(x0, t=0, cond), one call; the residual parameterisation).
+    regression_residual: bool = False
     # MIP.
     mip_t_star: float = 0.9
 
@@ -95,6 +98,8 @@ class ObjectiveConfig:
         if self.name in DIFFUSION_SAMPLERS and self.rollout_weight > 0:
             raise ValueError(f"objective.rollout_weight={self.rollout_weight}: {self.name} has no differentiable "
                              "sampler to roll out through; set it to 0")
+        if self.regression_residual and self.name != "regression":
+            raise ValueError(f"objective.regression_residual=true applies to objective.name=regression, not {self.name!r}")
         if not 0.0 < self.mip_t_star < 1.0:
             raise ValueError(f"objective.mip_t_star must lie in (0, 1), got {self.mip_t_star}")
         if self.prediction_type not in ("epsilon", "sample", "v_prediction"):
@@ -303,24 +308,33 @@ class DiffusionObjective(Objective):
 
 
 class RegressionObjective(Objective):
-    """One-step regression baseline: ``x1_hat = model(0, t=0, cond)``, MSE to the target."""
+    """One-step regression baseline, MSE to the target.
+
+    ``residual=False``: ``x1_hat = model(0, t=0, cond)`` (the source is not read).
+    ``residual=True``: ``x1_hat = x0 + model(x0, t=0, cond)``: the model predicts the change from
+    the source. With a network that outputs zeros at initialisation this starts as "copy the
+    source", like the one-step a2a flow; it is that flow with the time fixed at 0.
+    """
 
     name = "regression"
-    uses_source = False
 
-    def __init__(self, rollout_weight: float = 0.0, rollout_batch_size: int = 0):
+    def __init__(self, rollout_weight: float = 0.0, rollout_batch_size: int = 0, residual: bool = False):
         self.rollout_weight = float(rollout_weight)
         self.rollout_batch_size = int(rollout_batch_size)
+        self.residual = bool(residual)
+        self.uses_source = self.residual
 
     def _loss(self, model, x0, x1, cond=None):
-        pred = self.rollout(model, x1, cond)
+        pred = self.rollout(model, x0, cond)
         loss = F.mse_loss(pred, x1)
         return loss, {"loss_regression": loss.detach()}, None
 
     def rollout(self, model, x0, cond=None, start=None):
-        """The one call of the sampler (``x0`` gives only shape, dtype and device)."""
-        zeros = torch.zeros_like(x0)
-        return model(zeros, torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype), cond)
+        """The one call of the sampler (without ``residual``, ``x0`` gives only shape, dtype and device)."""
+        t = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
+        if self.residual:
+            return x0 + model(x0, t, cond)
+        return model(torch.zeros_like(x0), t, cond)
 
     def sample(self, model, x0, cond=None, steps=None, method=None):
         check_steps(steps)
@@ -395,5 +409,5 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
                                   cfg.prediction_type, cfg.clip_sample, cfg.clip_sample_range,
                                   default_steps=steps, default_method=cfg.method)
     if cfg.name == "regression":
-        return RegressionObjective(cfg.rollout_weight, cfg.rollout_batch_size)
+        return RegressionObjective(cfg.rollout_weight, cfg.rollout_batch_size, cfg.regression_residual)
     return MIPObjective(cfg.mip_t_star, cfg.rollout_weight, cfg.rollout_batch_size)

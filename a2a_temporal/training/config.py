@@ -21,6 +21,7 @@ class TrainConfig:
     log_every: int = 50
     save_every: int = 0  # 0: save only at the end
     eval_every: int = 0  # 0: evaluate only at the end (if the tool has an evaluation)
+    eval_at_start: bool = False  # also evaluate before the first iteration (step 0 of a learning curve)
     keep_last: int = 2  # step checkpoints kept besides the one `best` points to
     num_workers: int = 0
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate)

@@ -262,6 +262,8 @@ class Trainer:
         self._run_cpu_start, self.eval_cpu_seconds = time.process_time(), 0.0
         self._load_samples = [os.getloadavg()[0]]
         start_step = self.step
+        if cfg.eval_at_start and self.step == 0 and self.eval_fn is not None:
+            self.evaluate()  # logged at step 0; never selects `best` (nothing was trained)
         for batch in self._loader():
             batch = move_to(batch, self.acc.device)
             with self.acc.autocast():

@@ -108,11 +108,24 @@ class LatentVideoFlow(PretrainedMixin, nn.Module):
         B, K = frames.shape[:2]
         return self.vae.encode(frames.flatten(0, 1), source).view(B, K, *self.config.vae.latent_shape)
 
-    def _to_frames(self, z_pred: torch.Tensor, z_last: torch.Tensor, last_frame: torch.Tensor) -> torch.Tensor:
+    def residual_base(self, z_last: torch.Tensor, last_frame: torch.Tensor) -> torch.Tensor | None:
+        """``last frame - D(z_last)`` as a float image, what residual decoding adds ``D(z_next)`` to.
+
+        Computed once per rollout (the last context frame does not change while rolling out);
+        ``None`` under ``decode_mode=direct``."""
         if self.config.decode_mode == "direct":
-            return self.vae.decode(z_pred)
-        delta = self.vae.decode_float(z_pred) - self.vae.decode_float(z_last)
-        return tensor_to_frames(frames_to_tensor(last_frame) + delta)
+            return None
+        return frames_to_tensor(last_frame.to(self.vae.device)) - self.vae.decode_float(z_last)
+
+    def decode_latents(self, z: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+        """Latents ``(B, C, h, w)`` -> uint8 frames ``(B, H, W, 3)``; ``base`` from :meth:`residual_base`
+        (broadcast over a leading batch of predicted frames when shaped ``(1, 3, H, W)``)."""
+        if base is None:
+            return self.vae.decode(z)
+        return tensor_to_frames(base + self.vae.decode_float(z))
+
+    def _to_frames(self, z_pred: torch.Tensor, z_last: torch.Tensor, last_frame: torch.Tensor) -> torch.Tensor:
+        return self.decode_latents(z_pred, self.residual_base(z_last, last_frame))
 
     @torch.no_grad()
     def predict_next(self, frames, action=None, steps: int | None = None, method: str | None = None,
@@ -121,27 +134,45 @@ class LatentVideoFlow(PretrainedMixin, nn.Module):
         return self.rollout(frames, 1, None if action is None else torch.as_tensor(action)[..., None, :],
                             steps, method, source)[:, 0]
 
+    def _actions(self, actions, n: int, device) -> torch.Tensor | None:
+        if self.action_proj is None:
+            return None
+        if actions is None:
+            raise ValueError("this model is action-conditioned: pass the actions between frames")
+        actions = torch.as_tensor(actions, dtype=torch.float32, device=device)
+        if actions.ndim == 2:
+            actions = actions[None]
+        if actions.shape[1] < n:
+            raise ValueError(f"need {n} actions for {n} predicted frames, got {actions.shape[1]}")
+        return actions
+
+    @torch.no_grad()
+    def rollout_latents(self, context: torch.Tensor, n: int, actions=None, steps: int | None = None,
+                        method: str | None = None) -> torch.Tensor:
+        """Latent-only rollout: latent context ``(B, K, C, h, w)`` -> ``n`` next latents
+        ``(B, n, C, h, w)``, autoregressively, without touching the VAE."""
+        actions = self._actions(actions, n, context.device)
+        ctx, out = context, []
+        for i in range(n):
+            z = self.predict_latent(ctx, None if actions is None else actions[:, i], steps, method)
+            out.append(z)
+            ctx = torch.cat([ctx[:, 1:], z[:, None]], dim=1)
+        return torch.stack(out, dim=1)
+
     @torch.no_grad()
     def rollout(self, frames, n: int, actions=None, steps: int | None = None, method: str | None = None,
                 source: str = "frames") -> torch.Tensor:
         """Predict ``n`` frames autoregressively: ``(B, K, H, W, 3)`` -> ``(B, n, H, W, 3)``.
 
-        ``actions`` ``(B, n, Da)``: the action leading into each predicted frame.
+        ``actions`` ``(B, n, Da)``: the action leading into each predicted frame. The rollout runs
+        in latent space (:meth:`rollout_latents`); the VAE encodes the context once and decodes the
+        ``n`` predicted latents once, in one batch, at the end.
         """
         frames = self._prepare(frames, source).to(self.vae.device)
-        if self.action_proj is not None:
-            if actions is None:
-                raise ValueError("this model is action-conditioned: pass the actions between frames")
-            actions = torch.as_tensor(actions, dtype=torch.float32, device=frames.device)
-            if actions.ndim == 2:
-                actions = actions[None]
-            if actions.shape[1] < n:
-                raise ValueError(f"need {n} actions for {n} predicted frames, got {actions.shape[1]}")
         ctx = self.encode_frames(frames, source)  # (B, K, C, h, w)
-        z_last, last_frame = ctx[:, -1], frames[:, -1]
-        out = []
-        for i in range(n):
-            z = self.predict_latent(ctx, None if actions is None else actions[:, i], steps, method)
-            out.append(self._to_frames(z, z_last, last_frame))
-            ctx = torch.cat([ctx[:, 1:], z[:, None]], dim=1)
-        return torch.stack(out, dim=1)
+        z = self.rollout_latents(ctx, n, actions, steps, method)  # (B, n, C, h, w)
+        B = z.shape[0]
+        base = self.residual_base(ctx[:, -1], frames[:, -1])  # (B, 3, H, W) or None
+        if base is not None:
+            base = base[:, None].expand(B, n, *base.shape[1:]).flatten(0, 1)
+        return self.decode_latents(z.flatten(0, 1), base).view(B, n, *frames.shape[2:])

@@ -1,0 +1,137 @@
+"""From a folder of ordinary videos to a trained VAE and next-frame predictor, with a verdict.
+
+    python tools/video_pipeline.py --videos my_videos/ --output-dir runs/my_videos \
+        [--vae-iterations 1500] [--iterations 2000] [--threads 2]
+
+1. **probe** (``a2a_temporal.data.video_probe``): frame size, VAE depth and frame stride chosen
+   from the videos (written to ``probe.json`` with the numbers behind each choice); a folder whose
+   videos are too short for the context is refused here, before any training.
+2. **VAE** (``tools/train_vae.py``) on the training files;
+3. **predictor** (``tools/train_video.py``, a2a, 1 step), evaluated on the held-out files from
+   iteration 0 on, so its learning curve starts at copy-last;
+4. **report** (``tools/benchmark_video.py`` on the held-out files): next-frame PSNR at 1 step
+   against copying the last frame, a rollout curve, and the ceiling the VAE allows (the true next
+   latent decoded the same way); ``tools/learning_curves.py`` plots the gain over copy-last.
+
+The verdict in ``pipeline.json``: ``learned`` when the held-out next-frame PSNR is at least
+``--margin`` dB (0.5) above copy-last, otherwise ``no better than copy-last``, with the VAE named as
+the limit when even the true next latent is not ``--margin`` above copy-last. Every stage runs as
+its own process with the command recorded; a stage whose output exists is skipped (``--force``
+redoes all).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from a2a_temporal.cli import run_cli, run_tool
+from a2a_temporal.data.video_probe import probe_folder
+from a2a_temporal.utils import write_json_atomic
+
+
+def stage(cmds: list, tool: str, args: list, done: bool = False) -> None:
+    """Record the stage's command (always, so ``pipeline.json`` reproduces every stage); run it
+    unless its output exists."""
+    cmds.append(" ".join(["python", f"tools/{tool}", *map(shlex.quote, map(str, args))]))
+    if done:
+        print(f"[skip] {tool}: output exists", flush=True)
+    else:
+        run_tool(tool, args)
+
+
+@run_cli
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--videos", required=True, help="folder of video files (mp4, avi, webm, mkv, mov)")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--context", type=int, default=2, help="previous frames the predictor sees")
+    p.add_argument("--max-size", type=int, default=64, help="largest frame size to train at (32, 64 or 128)")
+    p.add_argument("--min-change", type=float, default=2.0,
+                   help="mean grey-level change between kept frames that selects the frame stride")
+    p.add_argument("--frame-stride", type=int, default=None, help="override the chosen stride")
+    p.add_argument("--val-every", type=int, default=None,
+                   help="every N-th file is held out (default: 10, or fewer so that one file is held out)")
+    p.add_argument("--vae-iterations", type=int, default=1500)
+    p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
+    p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
+    p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--force", action="store_true")
+    a = p.parse_args(argv)
+    out = Path(a.output_dir)
+    if a.force and out.exists():
+        for sub in ("vae", "predictor", "report", "pipeline.json", "probe.json"):
+            target = out / sub
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    probe = probe_folder(a.videos, a.context, a.max_size, a.min_change)
+    if a.frame_stride:
+        probe.update(frame_stride=a.frame_stride, stride_reason="--frame-stride")
+    val_every = a.val_every or min(10, probe["videos"])
+    probe["val_every"] = val_every
+    write_json_atomic(out / "probe.json", probe)
+    size, stride = probe["size"], probe["frame_stride"]
+    print(f"{probe['videos']} videos ({probe['frames_min']}-{probe['frames_max']} frames, {', '.join(probe['native_sizes'])})"
+          f" -> {size}x{size} px, frame stride {stride} ({probe['stride_reason']}), VAE blocks "
+          f"{probe['vae_block_out_channels']}, every {val_every}th file held out", flush=True)
+
+    cmds: list[str] = []
+    data = [f"--data.root={a.videos}", f"--data.size={size}", f"--data.val_every={val_every}"]
+    blocks = ",".join(map(str, probe["vae_block_out_channels"]))
+    vae_dir, pred_dir, report = out / "vae", out / "predictor", out / "report"
+    stage(cmds, "train_vae.py", ["--output-dir", vae_dir, *data, "--data.frame_stride=1", f"--vae.image_size={size}",
+                                     f"--vae.block_out_channels=[{blocks}]", f"--train.iterations={a.vae_iterations}",
+                                     "--train.eval_every=0", f"--train.threads={a.threads}"],
+              done=(vae_dir / "vae" / "model.safetensors").is_file())
+    every = max(1, a.iterations // max(1, a.evals))
+    stage(cmds, "train_video.py", ["--output-dir", pred_dir, "--vae-path", vae_dir, *data,
+                                       f"--data.frame_stride={stride}", "--video.use_actions=false",
+                                       f"--video.context={a.context}", "--video.patch=4", "--video.objective.name=a2a",
+                                       "--video.backbone.preset=tiny", "--video.backbone.width=192",
+                                       "--video.backbone.depth=4", "--video.backbone.heads=4",
+                                       f"--train.iterations={a.iterations}", f"--train.eval_every={every}",
+                                       "--train.eval_at_start=true", f"--train.threads={a.threads}"],
+              done=(pred_dir / "train_summary.json").is_file())
+    held_min = (probe["frames_min"] - 1) // stride + 1
+    frames = max(1, min(16, held_min - a.context))
+    stage(cmds, "benchmark_video.py", ["--videos", a.videos, "--model", f"a2a={pred_dir}:1", "--frames", frames,
+                                       "--val-every", val_every, "--threads", a.threads,
+                                       "--json", report / "heldout.json"])
+    stage(cmds, "learning_curves.py", ["--run", f"a2a={pred_dir}", "--metric", "eval/val_psnr",
+                                       "--baseline", "eval/copy_last_psnr", "--out", report / "gain_over_copy_last.png"])
+    bench = json.loads((report / "heldout.json").read_text())
+    m = bench["models"]["a2a"]
+    gain = m["next_frame_psnr"] - bench["copy_last_next_frame_psnr"]
+    ceiling = m["true_latent_psnr"] - bench["copy_last_next_frame_psnr"]
+    if gain >= a.margin:
+        verdict = "learned"
+        why = f"{gain:+.2f} dB over copy-last on held-out files"
+    else:
+        verdict = "no better than copy-last"
+        why = (f"{gain:+.2f} dB over copy-last (margin {a.margin} dB); " +
+               (f"the VAE is the limit: even the true next latent gives only {ceiling:+.2f} dB"
+                if ceiling < a.margin else f"the VAE allows {ceiling:+.2f} dB: the predictor did not learn the change"))
+    vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
+    result = {"videos": a.videos, "probe": probe, "verdict": verdict, "why": why,
+              "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": bench["copy_last_next_frame_psnr"],
+              "gain_db": gain, "true_latent_gain_db": ceiling, "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
+              "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
+              "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],
+              "commands": cmds,
+              "command": " ".join(["python", "tools/video_pipeline.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
+              "artifacts": {"vae": str(vae_dir / "vae"), "predictor": str(pred_dir), "report": str(report / "heldout.json"),
+                            "rollout_png": str(report / "heldout.png"), "curve_png": str(report / "gain_over_copy_last.png")}}
+    write_json_atomic(out / "pipeline.json", result)
+    print(f"\nheld-out next-frame PSNR {m['next_frame_psnr']:.2f} dB vs copy-last {bench['copy_last_next_frame_psnr']:.2f} dB "
+          f"-> {verdict.upper()} ({why})")
+    print(f"wrote {out / 'pipeline.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Video baselines that isolate the source, latent-only rollouts, learning curves and the
+folder pipeline, on small folders of real video files written by av and read by decord."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from a2a_temporal.backbone import TransformerConfig
+from a2a_temporal.commands.benchmark_video import teacher_forced
+from a2a_temporal.data.video_folder import load_folder
+from a2a_temporal.data.video_io import write_video
+from a2a_temporal.data.video_probe import probe_folder
+from a2a_temporal.errors import DataError
+from a2a_temporal.flow import ObjectiveConfig, build_objective
+from a2a_temporal.heads.video import LatentVideoFlow, VAEConfig, VideoFlowConfig
+from a2a_temporal.heads.video.data import LatentWindows, encode_clips
+
+from conftest import run_tool
+
+
+def sliding_square(T, size=32, speed=1, seed=0):
+    """A square sliding right by ``speed`` px per frame over a vertical gradient."""
+    rng = np.random.default_rng(seed)
+    y0 = int(rng.integers(2, size - 12))
+    frames = np.zeros((T, size, size, 3), np.uint8)
+    frames[..., 2] = np.linspace(40, 200, size, dtype=np.uint8)[:, None]
+    for t in range(T):
+        x = (2 + speed * t) % (size - 10)
+        frames[t, y0:y0 + 10, x:x + 10] = (230, 60, 40)
+    return frames
+
+
+def write_folder(d: Path, n=4, T=12, size=32, speed=1) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_video(d / f"clip_{i}.mp4", sliding_square(T, size, speed, seed=i), fps=10)
+    return d
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_folder(tmp_path_factory.mktemp("slide") / "videos")
+
+
+def video_model(objective="a2a", residual=False, decode_mode="residual"):
+    cfg = VideoFlowConfig(vae=VAEConfig(image_size=32, block_out_channels=(16, 32), norm_num_groups=8),
+                          context=2, patch=4, decode_mode=decode_mode,
+                          objective=ObjectiveConfig(name=objective, regression_residual=residual),
+                          backbone=TransformerConfig(preset="tiny", width=32, depth=1))
+    return LatentVideoFlow(cfg).eval()
+
+
+@pytest.mark.parametrize("objective,residual", [("a2a", False), ("regression", True)])
+def test_zero_velocity_returns_the_last_frame_and_equals_copy_last(folder, objective, residual):
+    m = video_model(objective, residual)
+    clips = load_folder(folder, 32, "all", with_actions=False)
+    ctx = torch.from_numpy(clips[0].frames[:2])[None]
+    lat = m.encode_frames(ctx)
+    with torch.no_grad():  # the backbone is zero at initialisation: the change it predicts is zero
+        assert torch.equal(m.net(m.tokens(lat[:, -1]), torch.zeros(1), m.condition(lat, None)),
+                           torch.zeros_like(m.tokens(lat[:, -1])))
+    roll = m.rollout(ctx, 3)
+    assert torch.equal(roll, ctx[:, -1:].expand(1, 3, 32, 32, 3))  # exactly the last frame, every step
+    tf = teacher_forced(m, clips, steps=1)
+    assert tf["psnr"] == tf["copy_last_psnr"]  # the tools' copy-last baseline is this model
+    direct = video_model(objective, residual, decode_mode="direct")  # direct decoding pays the VAE's error
+    direct.vae.load_state_dict(m.vae.state_dict())
+    assert not torch.equal(direct.rollout(ctx, 1)[:, 0], ctx[:, -1])
+
+
+def test_regression_with_and_without_the_residual_parameterisation():
+    net = lambda x, t, c: torch.zeros_like(x)  # noqa: E731
+    x0, x1 = torch.randn(4, 3, 5), torch.randn(4, 3, 5)
+    plain = build_objective(ObjectiveConfig(name="regression"))
+    res = build_objective(ObjectiveConfig(name="regression", regression_residual=True))
+    assert not plain.uses_source and res.uses_source
+    assert torch.equal(plain.sample(net, x0), torch.zeros_like(x0))
+    assert torch.equal(res.sample(net, x0), x0)  # starts as "copy the source"
+    assert torch.allclose(res.loss(net, x0, x1)[0], ((x1 - x0) ** 2).mean())
+    with pytest.raises(ValueError, match="regression_residual=true applies to objective.name=regression"):
+        ObjectiveConfig(name="a2a", regression_residual=True)
+
+
+def test_latent_only_rollout_matches_the_decoded_one(folder):
+    m = video_model()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in m.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ctx = torch.from_numpy(load_folder(folder, 32, "all", with_actions=False)[1].frames[:2])[None]
+    z = m.rollout_latents(m.encode_frames(ctx), 4, steps=2)
+    assert z.shape == (1, 4, 4, 16, 16)
+    frames = m.rollout(ctx, 4, steps=2)
+    base = m.residual_base(m.encode_frames(ctx)[:, -1], ctx[:, -1])
+    assert torch.equal(frames[0, 2], m.decode_latents(z[:, 2], base)[0])
+    assert not torch.equal(frames[0, 0], ctx[0, -1])  # a perturbed model does predict a change
+
+
+def test_probe_picks_size_and_stride_from_the_data(tmp_path):
+    slow = probe_folder(write_folder(tmp_path / "slow", T=20, size=48, speed=1), context=2, min_change=4.0)
+    fast = probe_folder(write_folder(tmp_path / "fast", T=20, size=48, speed=5), context=2, min_change=4.0)
+    assert slow["size"] == fast["size"] == 32  # 48 px frames: the largest offered size not above them
+    assert slow["vae_block_out_channels"] == [32, 64]
+    for p in (slow, fast):  # the chosen stride is the smallest whose measured change reaches the threshold
+        curve = {int(k): v for k, v in p["mean_change_by_stride"].items()}
+        reaching = [s for s, c in sorted(curve.items()) if c >= 4.0]
+        assert p["frame_stride"] == (reaching[0] if reaching else max(curve))
+    assert fast["frame_stride"] < slow["frame_stride"]
+    big = probe_folder(write_folder(tmp_path / "big", n=2, T=8, size=80, speed=3), context=2, max_size=64)
+    assert big["size"] == 64 and big["vae_block_out_channels"] == [32, 64, 64]
+
+
+def test_probe_refuses_short_videos_and_single_files(tmp_path):
+    d = write_folder(tmp_path / "short", n=3, T=12)
+    write_video(d / "tiny.mp4", sliding_square(3), fps=10)
+    with pytest.raises(DataError, match=r"tiny.mp4: 3 frames, too short for a context of 2 frames plus 2"):
+        probe_folder(d, context=2)
+    one = write_folder(tmp_path / "one", n=1)
+    with pytest.raises(DataError, match="at least 2 are needed"):
+        probe_folder(one)
+    r = run_tool("video_pipeline.py", "--videos", d, "--output-dir", tmp_path / "out")
+    assert r.returncode == 2 and "tiny.mp4" in r.stderr and not (tmp_path / "out" / "vae").exists()
+
+
+@pytest.mark.slow
+def test_folder_pipeline_end_to_end(tmp_path):
+    """probe -> VAE -> predictor (curve from iteration 0) -> held-out report with a verdict."""
+    videos = write_folder(tmp_path / "videos", n=4, T=12, speed=2)
+    out = tmp_path / "run"
+    r = run_tool("video_pipeline.py", "--videos", videos, "--output-dir", out, "--vae-iterations", 4,
+                 "--iterations", 4, "--evals", 2, "--threads", 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((out / "pipeline.json").read_text())
+    assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
+    assert res["verdict"] in ("learned", "no better than copy-last") and len(res["commands"]) == 4
+    assert res["verdict"] == ("learned" if res["gain_db"] >= 0.5 else "no better than copy-last")
+    curve = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]["a2a"]
+    assert [p["step"] for p in curve] == [0, 2, 4]
+    assert curve[0]["value"] == 0.0  # iteration 0 is copy-last exactly (residual decoding, zero change)
+    assert (out / "report" / "gain_over_copy_last.png").is_file() and (out / "report" / "heldout.png").is_file()
+    bench = json.loads((out / "report" / "heldout.json").read_text())
+    tp = bench["models"]["a2a"]["throughput"]
+    assert [t["steps"] for t in tp] == [1, 10] and all(t["latent_only_fps"] > 0 and t["with_vae_fps"] > 0 for t in tp)
+    r = run_tool("video_pipeline.py", "--videos", videos, "--output-dir", out, "--vae-iterations", 4,
+                 "--iterations", 4, "--evals", 2, "--threads", 1)  # a second run reuses the trained stages
+    assert r.returncode == 0 and r.stdout.count("[skip]") == 2, r.stdout[-2000:]
+
+
+def test_learning_curves_refuse_runs_without_evaluations(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 100, "loss": 1.0}) + "\n")
+    r = run_tool("learning_curves.py", "--run", f"x={run}", "--out", tmp_path / "c.png")
+    assert r.returncode == 2 and "eval/val_psnr" in r.stderr and "metrics.jsonl" in r.stderr
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in (
+        {"step": 0, "eval/success_once": 0.1}, {"step": 50, "eval/success_once": 0.5},
+        {"step": 50, "eval/success_once": 0.7}, {"step": 100, "eval/success_once": 0.6})))
+    r = run_tool("learning_curves.py", "--run", f"x={run}", "--metric", "eval/success_once", "--out", tmp_path / "c.png")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert [p["value"] for p in res["curves"]["x"]] == [0.1, 0.7, 0.6]  # a resumed step keeps its last record
+    assert res["summary"]["x"]["best"] == {"step": 50, "value": 0.7}
