@@ -129,23 +129,24 @@ def test_folder_pipeline_end_to_end(tmp_path):
     """probe -> VAE -> predictor (curve from iteration 0) -> held-out report with a verdict."""
     videos = write_folder(tmp_path / "videos", n=4, T=12, speed=2)
     out = tmp_path / "run"
-    r = run_tool("video_pipeline.py", "--videos", videos, "--output-dir", out, "--vae-iterations", 4,
-                 "--iterations", 4, "--evals", 2, "--threads", 1)
+    args = ["--videos", videos, "--output-dir", out, "--vae-iterations", 4, "--iterations", 4, "--evals", 2,
+            "--threads", 1, "--baselines", "regression_residual"]
+    r = run_tool("video_pipeline.py", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "pipeline.json").read_text())
     assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
-    assert res["verdict"] in ("learned", "no better than copy-last") and len(res["commands"]) == 4
+    assert res["verdict"] in ("learned", "no better than copy-last") and len(res["commands"]) == 5
     assert res["verdict"] == ("learned" if res["gain_db"] >= 0.5 else "no better than copy-last")
-    curve = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]["a2a"]
-    assert [p["step"] for p in curve] == [0, 2, 4]
-    assert curve[0]["value"] == 0.0  # iteration 0 is copy-last exactly (residual decoding, zero change)
+    assert set(res["baselines"]) == {"regression_residual"}
+    curves = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]
+    for name in ("a2a", "regression_residual"):  # both start exactly at copy-last (zero change, residual decoding)
+        assert [p["step"] for p in curves[name]] == [0, 2, 4] and curves[name][0]["value"] == 0.0
     assert (out / "report" / "gain_over_copy_last.png").is_file() and (out / "report" / "heldout.png").is_file()
     bench = json.loads((out / "report" / "heldout.json").read_text())
     tp = bench["models"]["a2a"]["throughput"]
     assert [t["steps"] for t in tp] == [1, 10] and all(t["latent_only_fps"] > 0 and t["with_vae_fps"] > 0 for t in tp)
-    r = run_tool("video_pipeline.py", "--videos", videos, "--output-dir", out, "--vae-iterations", 4,
-                 "--iterations", 4, "--evals", 2, "--threads", 1)  # a second run reuses the trained stages
-    assert r.returncode == 0 and r.stdout.count("[skip]") == 2, r.stdout[-2000:]
+    r = run_tool("video_pipeline.py", *args)  # a second run reuses the trained stages
+    assert r.returncode == 0 and r.stdout.count("[skip]") == 3, r.stdout[-2000:]
 
 
 def test_learning_curves_refuse_runs_without_evaluations(tmp_path):

@@ -8,7 +8,8 @@
    videos are too short for the context is refused here, before any training.
 2. **VAE** (``tools/train_vae.py``) on the training files;
 3. **predictor** (``tools/train_video.py``, a2a, 1 step), evaluated on the held-out files from
-   iteration 0 on, so its learning curve starts at copy-last;
+   iteration 0 on, so its learning curve starts at copy-last; with ``--baselines flow regression
+   regression_residual`` the same data, VAE, backbone and budget also train those objectives;
 4. **report** (``tools/benchmark_video.py`` on the held-out files): next-frame PSNR at 1 step
    against copying the last frame, a rollout curve, and the ceiling the VAE allows (the true next
    latent decoded the same way); ``tools/learning_curves.py`` plots the gain over copy-last.
@@ -31,6 +32,14 @@ from pathlib import Path
 from a2a_temporal.cli import run_cli, run_tool
 from a2a_temporal.data.video_probe import probe_folder
 from a2a_temporal.utils import write_json_atomic
+
+
+# Baselines that isolate the source (name -> objective overrides, sampler steps in the report).
+BASELINES = {
+    "flow": (["--video.objective.name=flow"], 10),  # from Gaussian noise, 10 Euler steps
+    "regression": (["--video.objective.name=regression"], 1),  # one call from the context alone
+    "regression_residual": (["--video.objective.name=regression", "--video.objective.regression_residual=true"], 1),
+}
 
 
 def stage(cmds: list, tool: str, args: list, done: bool = False) -> None:
@@ -59,12 +68,14 @@ def main(argv=None) -> dict:
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
     p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
+    p.add_argument("--baselines", nargs="*", default=[], choices=sorted(BASELINES),
+                   help="also train these on the same VAE, data, backbone and budget, and report them beside a2a")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
     out = Path(a.output_dir)
     if a.force and out.exists():
-        for sub in ("vae", "predictor", "report", "pipeline.json", "probe.json"):
+        for sub in ("vae", "predictor", "baselines", "report", "pipeline.json", "probe.json"):
             target = out / sub
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,29 +96,36 @@ def main(argv=None) -> dict:
     blocks = ",".join(map(str, probe["vae_block_out_channels"]))
     vae_dir, pred_dir, report = out / "vae", out / "predictor", out / "report"
     stage(cmds, "train_vae.py", ["--output-dir", vae_dir, *data, "--data.frame_stride=1", f"--vae.image_size={size}",
-                                     f"--vae.block_out_channels=[{blocks}]", f"--train.iterations={a.vae_iterations}",
-                                     "--train.eval_every=0", f"--train.threads={a.threads}"],
-              done=(vae_dir / "vae" / "model.safetensors").is_file())
+                                 f"--vae.block_out_channels=[{blocks}]", f"--train.iterations={a.vae_iterations}",
+                                 "--train.eval_every=0", f"--train.threads={a.threads}"],
+          done=(vae_dir / "vae" / "model.safetensors").is_file())
     every = max(1, a.iterations // max(1, a.evals))
-    stage(cmds, "train_video.py", ["--output-dir", pred_dir, "--vae-path", vae_dir, *data,
+    runs = {"a2a": (pred_dir, ["--video.objective.name=a2a"], 1)}
+    runs.update({b: (out / "baselines" / b, *BASELINES[b]) for b in a.baselines})
+    for name, (run_dir, objective, _) in runs.items():
+        stage(cmds, "train_video.py", ["--output-dir", run_dir, "--vae-path", vae_dir, *data,
                                        f"--data.frame_stride={stride}", "--video.use_actions=false",
-                                       f"--video.context={a.context}", "--video.patch=4", "--video.objective.name=a2a",
+                                       f"--video.context={a.context}", "--video.patch=4", *objective,
                                        "--video.backbone.preset=tiny", "--video.backbone.width=192",
                                        "--video.backbone.depth=4", "--video.backbone.heads=4",
                                        f"--train.iterations={a.iterations}", f"--train.eval_every={every}",
                                        "--train.eval_at_start=true", f"--train.threads={a.threads}"],
-              done=(pred_dir / "train_summary.json").is_file())
+              done=(run_dir / "train_summary.json").is_file())
     held_min = (probe["frames_min"] - 1) // stride + 1
     frames = max(1, min(16, held_min - a.context))
-    stage(cmds, "benchmark_video.py", ["--videos", a.videos, "--model", f"a2a={pred_dir}:1", "--frames", frames,
+    models = [x for name, (run_dir, _, steps) in runs.items() for x in ("--model", f"{name}={run_dir}:{steps}")]
+    stage(cmds, "benchmark_video.py", ["--videos", a.videos, *models, "--frames", frames,
                                        "--val-every", val_every, "--threads", a.threads,
                                        "--json", report / "heldout.json"])
-    stage(cmds, "learning_curves.py", ["--run", f"a2a={pred_dir}", "--metric", "eval/val_psnr",
-                                       "--baseline", "eval/copy_last_psnr", "--out", report / "gain_over_copy_last.png"])
+    curve_runs = [x for name, (run_dir, _, _) in runs.items() for x in ("--run", f"{name}={run_dir}")]
+    stage(cmds, "learning_curves.py", [*curve_runs,
+                                       "--metric", "eval/val_psnr", "--baseline", "eval/copy_last_psnr",
+                                       "--out", report / "gain_over_copy_last.png"])
     bench = json.loads((report / "heldout.json").read_text())
+    copy_last = bench["copy_last_next_frame_psnr"]
     m = bench["models"]["a2a"]
-    gain = m["next_frame_psnr"] - bench["copy_last_next_frame_psnr"]
-    ceiling = m["true_latent_psnr"] - bench["copy_last_next_frame_psnr"]
+    gain = m["next_frame_psnr"] - copy_last
+    ceiling = m["true_latent_psnr"] - copy_last
     if gain >= a.margin:
         verdict = "learned"
         why = f"{gain:+.2f} dB over copy-last on held-out files"
@@ -116,10 +134,13 @@ def main(argv=None) -> dict:
         why = (f"{gain:+.2f} dB over copy-last (margin {a.margin} dB); " +
                (f"the VAE is the limit: even the true next latent gives only {ceiling:+.2f} dB"
                 if ceiling < a.margin else f"the VAE allows {ceiling:+.2f} dB: the predictor did not learn the change"))
+    baselines = {b: {"steps": bench["models"][b]["steps"], "next_frame_psnr": bench["models"][b]["next_frame_psnr"],
+                     "gain_db": bench["models"][b]["next_frame_psnr"] - copy_last} for b in a.baselines}
     vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
     result = {"videos": a.videos, "probe": probe, "verdict": verdict, "why": why,
-              "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": bench["copy_last_next_frame_psnr"],
-              "gain_db": gain, "true_latent_gain_db": ceiling, "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
+              "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": copy_last,
+              "gain_db": gain, "true_latent_gain_db": ceiling, "baselines": baselines,
+              "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
               "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
               "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],
               "commands": cmds,
@@ -127,7 +148,10 @@ def main(argv=None) -> dict:
               "artifacts": {"vae": str(vae_dir / "vae"), "predictor": str(pred_dir), "report": str(report / "heldout.json"),
                             "rollout_png": str(report / "heldout.png"), "curve_png": str(report / "gain_over_copy_last.png")}}
     write_json_atomic(out / "pipeline.json", result)
-    print(f"\nheld-out next-frame PSNR {m['next_frame_psnr']:.2f} dB vs copy-last {bench['copy_last_next_frame_psnr']:.2f} dB "
+    for b, r in baselines.items():
+        print(f"baseline {b} ({r['steps']} step{'s' if r['steps'] > 1 else ''}): {r['next_frame_psnr']:.2f} dB "
+              f"({r['gain_db']:+.2f} dB over copy-last)")
+    print(f"\nheld-out next-frame PSNR {m['next_frame_psnr']:.2f} dB vs copy-last {copy_last:.2f} dB "
           f"-> {verdict.upper()} ({why})")
     print(f"wrote {out / 'pipeline.json'}")
     return result
