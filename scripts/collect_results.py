@@ -8,7 +8,7 @@ tables can be regenerated from a clone without the checkpoints:
 Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
 ``metrics.jsonl`` and ``eval/test_*.json`` (per-episode files and checkpoints stay behind); the
 toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
-``deploy/`` (no .onnx). Files are written atomically; nothing under ``--out`` is deleted.
+``deploy/`` (no .onnx); each video pipeline's ``pipeline.json``, ``probe.json`` and report. Files are written atomically; nothing under ``--out`` is deleted.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.js
             "policy/*/*/seed*/run_config.json", "policy/*/*/seed*/metrics.jsonl",
             "policy/*/*/seed*/eval/test_*.json", "toy*/toy_results.json", "toy*/toy_results.png",
             "benchmark/**/*.json", "benchmark/**/*.png", "robustness/*.json", "robustness/*.png",
-            "deploy/*.json"]
+            "deploy/*.json", "video_pipeline/*/pipeline.json", "video_pipeline/*/probe.json",
+            "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png"]
 LIMIT = 2_000_000  # bytes per file: result files only
 
 

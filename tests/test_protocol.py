@@ -386,8 +386,17 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
         (envs / f"push_{n}envs.json").write_text(json.dumps({
             "num_envs": n, "episodes": 32, "policy_calls": calls, "wall_time_s": wall,
             "latency": {"p50_ms": 5.0, "batch_size_max": n}, "command": ["not", "a", "string"]}))
+    for folder, gain in (("life", 1.5), ("robot", 0.2)):  # files of the same name in different folders
+        d = tmp_path / "video_pipeline" / folder
+        d.mkdir(parents=True)
+        (d / "pipeline.json").write_text(json.dumps({
+            "videos": f"data/{folder}", "probe": {"videos": 20, "size": 32, "frame_stride": 1},
+            "held_out_videos": 2, "vae_reconstruction_psnr": 30.0, "copy_last_psnr": 20.0,
+            "next_frame_psnr": 20.0 + gain, "gain_db": gain, "verdict": "learned" if gain >= 0.5 else "no better",
+            "baselines": {"flow": {"steps": 10, "gain_db": -1.0}}, "command": f"python tools/video_pipeline.py {folder}"}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
+                      "<!-- table:video-pipeline -->\n<!-- /table:video-pipeline -->\n"
                       "<!-- table:eval-envs -->\n<!-- /table:eval-envs -->\nb\n")
     r = run_tool("policy_table.py", "--runs", tmp_path / "runs", "--readme", readme, "--results", tmp_path,
                  "--out", tmp_path / "t")
@@ -397,6 +406,8 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
     assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
+    assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
+    assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text
 
 
 def test_collected_results_rebuild_the_same_tables(tmp_path):

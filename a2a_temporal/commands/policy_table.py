@@ -313,8 +313,39 @@ def _eval_envs(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _video_throughput(d: dict) -> str:
+    lines = ["| model | steps | model calls / frame | frames / s with the VAE | frames / s latent-only |",
+             "|---|---|---|---|---|"]
+    for name, m in d["models"].items():
+        for r in m.get("throughput", []):
+            lines.append(f"| {name} | {r['steps']} | {r['model_calls_per_frame']} | {r['with_vae_fps']:.1f} | "
+                         f"{r['latent_only_fps']:.1f} |")
+    lines.append(f"\n{d['threads']} thread(s), {d['frames']}-frame rollouts, batch 1.")
+    for name, m in d["models"].items():
+        by = {r["steps"]: r for r in m.get("throughput", [])}
+        if 1 in by and 10 in by:
+            lines.append(f"{name}: one step gives {by[1]['latent_only_fps'] / by[10]['latent_only_fps']:.1f}x the "
+                         f"frames / s of ten steps latent-only, {by[1]['with_vae_fps'] / by[10]['with_vae_fps']:.1f}x "
+                         "with the VAE.")
+    return "\n".join(lines)
+
+
+def _video_pipeline(d: dict) -> str:
+    lines = ["| videos | size, stride | VAE recon. PSNR | copy-last | a2a, 1 step | baselines (gain over copy-last) | "
+             "verdict | command |", "|---|---|---|---|---|---|---|---|"]
+    for r in d.values():
+        p = r["probe"]
+        base = ", ".join(f"{b} {v['steps']} step{'s' if v['steps'] > 1 else ''}: {v['gain_db']:+.2f} dB"
+                         for b, v in r.get("baselines", {}).items()) or "-"
+        vae = f"{r['vae_reconstruction_psnr']:.2f} dB" if r.get("vae_reconstruction_psnr") is not None else "-"
+        lines.append(f"| {r['videos']} ({p['videos']} files, {r['held_out_videos']} held out) | {p['size']} px, "
+                     f"{p['frame_stride']} | {vae} | {r['copy_last_psnr']:.2f} dB | {r['next_frame_psnr']:.2f} dB "
+                     f"({r['gain_db']:+.2f}) | {base} | {r['verdict']} | `{r['command']}` |")
+    return "\n".join(lines)
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
-# {file stem: contents}
+# {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
     "toy": ("toy/toy_results.json", _toy),
     "toy-bimodal": ("toy_bimodal/toy_results.json", _toy_bimodal),
@@ -324,6 +355,8 @@ RESULT_TABLES = {
     "batch-sweep": ("benchmark/latency.json", _batch_sweep),
     "export": ("deploy/pushcube_a2a.json", _export),
     "eval-envs": ("benchmark/eval_envs/*.json", _eval_envs),
+    "video-throughput": ("benchmark/video_throughput/synthetic64.json", _video_throughput),
+    "video-pipeline": ("video_pipeline/*/pipeline.json", _video_pipeline),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
 }
@@ -347,7 +380,7 @@ def update_result_tables(readme: Path, root: Path) -> list[str]:
             files = sorted(root.glob(rel))
             if not files:
                 continue
-            data = {f.stem: _load(f) for f in files}
+            data = {str(f.relative_to(root).with_suffix("")): _load(f) for f in files}
         else:
             path = root / rel
             if not path.is_file():
