@@ -22,7 +22,8 @@ PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.js
             "policy/*/*/seed*/eval/test_*.json", "toy*/toy_results.json", "toy*/toy_results.png",
             "benchmark/**/*.json", "benchmark/**/*.png", "robustness/*.json", "robustness/*.png",
             "deploy/*.json", "video_pipeline/*/pipeline.json", "video_pipeline/*/probe.json",
-            "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png"]
+            "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png",
+            "curves/*.json", "curves/*.png"]
 LIMIT = 2_000_000  # bytes per file: result files only
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from a2a_temporal.cli import parse_named_spec, run_cli
@@ -88,7 +90,8 @@ def main(argv=None) -> dict:
                for name, pts in curves.items()}
     result = {"metric": a.metric, "baseline": a.baseline, "runs": runs,
               "curves": {n: [{"step": s, "value": v} for s, v in pts] for n, pts in curves.items()}, "summary": summary,
-              "png": str(out)}
+              "png": str(out),
+              "command": " ".join(["python", "tools/learning_curves.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])}
     write_json_atomic(out.with_suffix(".json"), result)
     print(f"{'run':>14} {'first':>16} {'last':>16} {'best':>16}   ({ylabel})")
     for name, s in summary.items():

@@ -344,6 +344,22 @@ def _video_pipeline(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _curves(d: dict) -> str:
+    """Learning curves (tools/learning_curves.py JSON files): one row per run, one column per iteration."""
+    lines = []
+    for key, c in d.items():
+        steps = sorted({p["step"] for pts in c["curves"].values() for p in pts})
+        metric = c["metric"] + (f" - {c['baseline']}" if c.get("baseline") else "")
+        lines += [f"{'' if not lines else chr(10)}`{Path(key).name}` ({metric}):", "",
+                  "| run | " + " | ".join(f"it. {s}" for s in steps) + " |", "|---" * (len(steps) + 1) + "|"]
+        for name, pts in c["curves"].items():
+            by = {p["step"]: p["value"] for p in pts}
+            lines.append(f"| {name} | " + " | ".join(f"{by[s]:.2f}" if s in by else "-" for s in steps) + " |")
+        if c.get("command"):
+            lines += ["", f"`{c['command']}`"]
+    return "\n".join(lines)
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
 # {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
@@ -357,6 +373,7 @@ RESULT_TABLES = {
     "eval-envs": ("benchmark/eval_envs/*.json", _eval_envs),
     "video-throughput": ("benchmark/video_throughput/synthetic64.json", _video_throughput),
     "video-pipeline": ("video_pipeline/*/pipeline.json", _video_pipeline),
+    "policy-curves": ("curves/policy_*.json", _curves),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
 }
