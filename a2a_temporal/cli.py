@@ -8,17 +8,32 @@ from .errors import A2AError
 
 
 def run_tool(name: str, args) -> None:
-    """Run ``tools/<name>`` in a child process (demos compose tools this way, never by import);
-    a failure raises :class:`A2AError` with the tool's last error line."""
+    """Run ``tools/<name>`` in a child process (demos compose tools this way, never by import).
+
+    The child's stderr (progress bars included) passes through as it comes; its tail is kept so
+    that a failure raises :class:`A2AError` with the tool's last error line."""
     import subprocess
     from pathlib import Path
 
     tool = Path(__file__).resolve().parents[1] / "tools" / name
-    r = subprocess.run([sys.executable, str(tool), *map(str, args)], stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-        sys.stderr.write(r.stderr[-4000:])
-        raise A2AError(f"tools/{name} failed (exit {r.returncode}): {lines[-1] if lines else 'no message'}")
+    proc = subprocess.Popen([sys.executable, str(tool), *map(str, args)], stderr=subprocess.PIPE)
+    tail = b""
+    out = getattr(sys.stderr, "buffer", None)
+    while True:
+        chunk = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else proc.stderr.read(4096)
+        if not chunk:
+            break
+        tail = (tail + chunk)[-8000:]
+        if out is not None:
+            out.write(chunk)
+            out.flush()
+        else:
+            sys.stderr.write(chunk.decode(errors="replace"))
+    code = proc.wait()
+    if code != 0:
+        text = tail.decode(errors="replace").replace("\r", "\n")
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        raise A2AError(f"tools/{name} failed (exit {code}): {lines[-1] if lines else 'no message'}")
 
 
 def parse_named_spec(spec: str, flag: str, with_steps: bool = True) -> tuple[str, str, int | None]:

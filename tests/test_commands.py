@@ -53,3 +53,14 @@ def test_no_tool_imports_another_and_envs_stay_below_heads():
         assert "from ..heads" not in text and "a2a_temporal.heads" not in text, f"envs/{path.name} imports heads/"
     for path in (ROOT / "a2a_temporal" / "flow").glob("*.py"):  # the flow core: torch only
         assert "from .." not in path.read_text() and "a2a_temporal" not in imported_modules(path)
+
+
+def test_run_tool_passes_progress_through_and_names_the_failure(tmp_path, capfd):
+    """Composed tools (demos, the video pipeline) show the child's stderr as it comes and turn a
+    failure into one line carrying the child's own error."""
+    from a2a_temporal.cli import run_tool as run_child
+    from a2a_temporal.errors import A2AError
+
+    with pytest.raises(A2AError, match=r"tools/video_pipeline.py failed \(exit 2\): .*nowhere: video folder not found"):
+        run_child("video_pipeline.py", ["--videos", tmp_path / "nowhere", "--output-dir", tmp_path / "out"])
+    assert "nowhere: video folder not found" in capfd.readouterr().err  # passed through, not swallowed
