@@ -1,4 +1,4 @@
-"""Small shared utilities: package versions for result files, atomic JSON writes."""
+"""Small shared utilities: package versions for result files, atomic JSON writes, line plots."""
 from __future__ import annotations
 
 import json
@@ -32,3 +32,24 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def save_line_plot(path: str | os.PathLike, lines: dict, xlabel: str, ylabel: str) -> Path:
+    """One PNG of labelled lines: ``lines`` maps a label to ``(xs, ys)`` or ``(xs, ys, style)``,
+    ``style`` being matplotlib keyword arguments (default: dots joined by a line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, (xs, ys, *style) in lines.items():
+        ax.plot(xs, ys, label=label, **(style[0] if style else {"marker": "o", "ms": 3}))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -26,7 +26,7 @@ from a2a_temporal.heads.video import LatentVideoFlow
 from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
 from a2a_temporal.metrics.rollout import horizon_metrics
 from a2a_temporal.training import resolve_pretrained
-from a2a_temporal.utils import versions
+from a2a_temporal.utils import save_line_plot, versions
 
 
 @torch.no_grad()
@@ -81,22 +81,11 @@ def throughput(model, clip, frames: int, steps: int, repeats: int = 3) -> dict:
 
 
 def plot(path: Path, results: dict, frames: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
     h = np.arange(1, frames + 1)
-    for name, r in results["models"].items():
-        ax.plot(h, r["rollout_psnr"], marker="o", ms=3, label=f"{name} ({r['steps']} step{'s' if r['steps'] > 1 else ''})")
-    ax.plot(h, results["copy_last_rollout_psnr"], "k--", label="copy last frame")
-    ax.set_xlabel("predicted frame (autoregressive)")
-    ax.set_ylabel("PSNR (dB), held-out videos")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    lines = {f"{name} ({r['steps']} step{'s' if r['steps'] > 1 else ''})": (h, r["rollout_psnr"])
+             for name, r in results["models"].items()}
+    lines["copy last frame"] = (h, results["copy_last_rollout_psnr"], {"color": "k", "linestyle": "--"})
+    save_line_plot(path, lines, "predicted frame (autoregressive)", "PSNR (dB), held-out videos")
 
 
 @run_cli

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from a2a_temporal.cli import parse_named_spec, run_cli
 from a2a_temporal.errors import ConfigError, DataError
-from a2a_temporal.utils import write_json_atomic
+from a2a_temporal.utils import save_line_plot, write_json_atomic
 
 
 def read_curve(run: Path, metric: str, baseline: str | None) -> list[tuple[int, float]]:
@@ -50,23 +50,6 @@ def read_curve(run: Path, metric: str, baseline: str | None) -> list[tuple[int, 
     return sorted(points.items())
 
 
-def plot(path: Path, curves: dict, ylabel: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, pts in curves.items():
-        ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o", ms=3, label=name)
-    ax.set_xlabel("training iteration")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 @run_cli
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -84,7 +67,8 @@ def main(argv=None) -> dict:
     ylabel = f"{a.metric} - {a.baseline}" if a.baseline else a.metric
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot(out, curves, ylabel)
+    save_line_plot(out, {name: ([st for st, _ in pts], [v for _, v in pts]) for name, pts in curves.items()},
+                   "training iteration", ylabel)
     summary = {name: {"first": {"step": pts[0][0], "value": pts[0][1]}, "last": {"step": pts[-1][0], "value": pts[-1][1]},
                       "best": dict(zip(("step", "value"), max(pts, key=lambda sv: sv[1])))}
                for name, pts in curves.items()}

@@ -351,7 +351,9 @@ def _curves(d: dict) -> str:
     for key, c in d.items():
         steps = sorted({p["step"] for pts in c["curves"].values() for p in pts})
         metric = c["metric"] + (f" - {c['baseline']}" if c.get("baseline") else "")
-        lines += [f"{'' if not lines else chr(10)}`{Path(key).name}` ({metric}):", "",
+        if lines:
+            lines.append("")
+        lines += [f"`{Path(key).name}` ({metric}):", "",
                   "| run | " + " | ".join(f"it. {s}" for s in steps) + " |", "|---" * (len(steps) + 1) + "|"]
         for name, pts in c["curves"].items():
             by = {p["step"]: p["value"] for p in pts}

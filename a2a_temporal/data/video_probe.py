@@ -36,11 +36,9 @@ def vae_blocks(size: int) -> list[int]:
     return [32, 64] + [64] * (SIZES.index(size))
 
 
-def mean_change(videos: list[np.ndarray], stride: int) -> float:
+def mean_change(video: np.ndarray, stride: int) -> float:
     """Mean absolute grey-level difference between frames ``stride`` apart (0-255 scale)."""
-    diffs = [np.abs(v[stride:].astype(np.int16) - v[:-stride].astype(np.int16)).mean()
-             for v in videos if len(v) > stride]
-    return float(np.mean(diffs)) if diffs else 0.0
+    return float(np.abs(video[stride:].astype(np.int16) - video[:-stride].astype(np.int16)).mean())
 
 
 def probe_folder(root: str | Path, context: int = 2, max_size: int = 64, min_change: float = 2.0,
@@ -66,14 +64,20 @@ def probe_folder(root: str | Path, context: int = 2, max_size: int = 64, min_cha
         raise DataError(f"{root}: the smallest video side is {side} px; at least {SIZES[0]} px is needed "
                         f"(max_size={max_size})")
     size = fitting[-1]
-    small = [read_video(f, size=size) for f in files]
-    lengths = [len(v) for v in small]  # decoded counts (a container's count can be off by one)
+    changes: dict[int, list[float]] = {s: [] for s in range(1, max_stride + 1)}  # per video, one at a time
+    lengths = []
+    for f in files:
+        v = read_video(f, size=size)
+        lengths.append(len(v))  # decoded counts (a container's count can be off by one)
+        for s in changes:
+            if len(v) > s:
+                changes[s].append(mean_change(v, s))
     admissible = [s for s in range(1, max_stride + 1) if all((n - 1) // s + 1 >= need for n in lengths)]
     if not admissible:
         short = int(np.argmin(lengths))
         raise DataError(f"{files[short]}: {lengths[short]} decodable frames, too short for a context of {context} "
                         f"frames plus {min_targets} to predict")
-    curve = {s: mean_change(small, s) for s in admissible}
+    curve = {s: float(np.mean(changes[s])) for s in admissible}
     reaching = [s for s in admissible if curve[s] >= min_change]
     stride = reaching[0] if reaching else admissible[-1]
     reason = (f"smallest stride with a mean change >= {min_change} grey levels" if reaching else

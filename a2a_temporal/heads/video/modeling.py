@@ -118,11 +118,15 @@ class LatentVideoFlow(PretrainedMixin, nn.Module):
         return frames_to_tensor(last_frame.to(self.vae.device)) - self.vae.decode_float(z_last)
 
     def decode_latents(self, z: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
-        """Latents ``(B, C, h, w)`` -> uint8 frames ``(B, H, W, 3)``; ``base`` from :meth:`residual_base`
-        (broadcast over a leading batch of predicted frames when shaped ``(1, 3, H, W)``)."""
-        if base is None:
-            return self.vae.decode(z)
-        return tensor_to_frames(base + self.vae.decode_float(z))
+        """Latents ``(B, [n,] C, h, w)`` -> uint8 frames ``(B, [n,] H, W, 3)``, decoded in one batch;
+        ``base`` ``(B, 3, H, W)`` from :meth:`residual_base` (shared by the ``n`` frames of a rollout),
+        or None for direct decoding."""
+        lead = z.shape[:-3]
+        x = self.vae.decode_float(z.reshape(-1, *z.shape[-3:]))
+        x = x.view(*lead, *x.shape[1:])
+        if base is not None:
+            x = x + base.view(base.shape[0], *[1] * (len(lead) - 1), *base.shape[1:])
+        return tensor_to_frames(x.reshape(-1, *x.shape[-3:])).view(*lead, *x.shape[-2:], 3)
 
     def _to_frames(self, z_pred: torch.Tensor, z_last: torch.Tensor, last_frame: torch.Tensor) -> torch.Tensor:
         return self.decode_latents(z_pred, self.residual_base(z_last, last_frame))
@@ -171,8 +175,4 @@ class LatentVideoFlow(PretrainedMixin, nn.Module):
         frames = self._prepare(frames, source).to(self.vae.device)
         ctx = self.encode_frames(frames, source)  # (B, K, C, h, w)
         z = self.rollout_latents(ctx, n, actions, steps, method)  # (B, n, C, h, w)
-        B = z.shape[0]
-        base = self.residual_base(ctx[:, -1], frames[:, -1])  # (B, 3, H, W) or None
-        if base is not None:
-            base = base[:, None].expand(B, n, *base.shape[1:]).flatten(0, 1)
-        return self.decode_latents(z.flatten(0, 1), base).view(B, n, *frames.shape[2:])
+        return self.decode_latents(z, self.residual_base(ctx[:, -1], frames[:, -1]))
