@@ -138,6 +138,7 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert res["verdict"] in ("learned", "no better than copy-last") and len(res["commands"]) == 5
     assert res["verdict"] == ("learned" if res["gain_db"] >= 0.5 else "no better than copy-last")
     assert set(res["baselines"]) == {"regression_residual"}
+    assert isinstance(res["train_files_gain_db"], float)  # the gain on training files, beside the held-out one
     curves = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]
     for name in ("a2a", "regression_residual"):  # both start exactly at copy-last (zero change, residual decoding)
         assert [p["step"] for p in curves[name]] == [0, 2, 4] and curves[name][0]["value"] == 0.0
@@ -147,6 +148,24 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert [t["steps"] for t in tp] == [1, 10] and all(t["latent_only_fps"] > 0 and t["with_vae_fps"] > 0 for t in tp)
     r = run_tool("video_pipeline.py", *args)  # a second run reuses the trained stages
     assert r.returncode == 0 and r.stdout.count("[skip]") == 3, r.stdout[-2000:]
+
+
+@pytest.mark.parametrize("gain,ceiling,train_gain,verdict,limit", [
+    (1.3, 29.0, 3.9, "learned", "more videos should help"),  # generalises partly, memorises more
+    (1.3, 29.0, 1.5, "learned", None),
+    (0.1, 0.3, 0.1, "no better than copy-last", "the VAE is the limit"),
+    (0.1, 29.0, 25.0, "no better than copy-last", "more videos are needed"),
+    (0.1, 29.0, 0.2, "no better than copy-last", "did not learn the change"),
+    (0.1, 29.0, None, "no better than copy-last", "did not learn the change"),
+])
+def test_the_verdict_names_the_limit(gain, ceiling, train_gain, verdict, limit):
+    from a2a_temporal.commands.video_pipeline import verdict_for
+    v, why = verdict_for(gain, ceiling, train_gain, 0.5, 18)
+    assert v == verdict
+    if limit is None:
+        assert "help" not in why and "needed" not in why
+    else:
+        assert limit in why
 
 
 def test_learning_curves_refuse_runs_without_evaluations(tmp_path):

@@ -95,6 +95,9 @@ def main(argv=None) -> dict:
     p.add_argument("--model", action="append", required=True, help="name=CHECKPOINT:STEPS")
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--val-every", type=int, default=10, help="the held-out split used in training")
+    p.add_argument("--split", choices=("val", "train"), default="val",
+                   help="score the held-out files (default) or the training files (a large gap between the two: "
+                        "the predictor memorises its videos)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--throughput-steps", type=int, nargs="*", default=[1, 10],
                    help="sampler steps at which each model's rollout throughput is timed (none: skip)")
@@ -106,10 +109,11 @@ def main(argv=None) -> dict:
         name, ckpt, steps = parse_named_spec(spec, "--model")
         models[name] = (LatentVideoFlow.from_pretrained(resolve_pretrained(ckpt)).eval(), steps, ckpt)
     first = next(iter(models.values()))[0].config
-    clips = load_folder(a.videos, first.vae.image_size, "val", a.val_every, first.frame_stride,
+    clips = load_folder(a.videos, first.vae.image_size, a.split, a.val_every, first.frame_stride,
                         with_actions=any(m.config.use_actions for m, _, _ in models.values()))
     long_clips = [c for c in clips if len(c.frames) >= first.context + a.frames]
-    results = {"videos": a.videos, "held_out_videos": len(clips), "rollout_videos": len(long_clips),
+    results = {"videos": a.videos, "split": a.split, "scored_videos": len(clips),
+               "held_out_videos": len(clips) if a.split == "val" else 0, "rollout_videos": len(long_clips),
                "frames": a.frames, "frame_stride": first.frame_stride, "threads": a.threads, "models": {},
                "command": " ".join(["python", "tools/benchmark_video.py", *(argv if argv is not None else sys.argv[1:])]),
                "versions": versions()}
