@@ -3,7 +3,8 @@
     python tools/generate_demos.py --env-id PushCube-v1 --num-demos 100 --obs-mode state \
         --control-mode pd_ee_delta_pos --out data/PushCube-v1/state
 
-Only successful episodes are kept; they are replayed by ManiSkill's replay tool into the
+``--action-noise SIGMA [--noise-rho RHO]`` makes recovery demos: the planner's executed arm targets
+are perturbed while it keeps solving from wherever the arm ends up. Only successful episodes are kept; they are replayed by ManiSkill's replay tool into the
 requested observation and control modes. The dataset directory is written atomically and
 its ready-to-train h5 path is printed last. An environment that would need an asset download
 fails at once.
@@ -30,6 +31,10 @@ def parse(argv=None):
     p.add_argument("--image-size", type=int, default=None, help="camera resolution for rgb (e.g. 64)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed for the planner")
     p.add_argument("--num-procs", type=int, default=1, help="processes for the conversion replay")
+    p.add_argument("--action-noise", type=float, default=0.0,
+                   help="recovery demos: std (rad) of Gaussian noise on the planner's executed arm joint targets")
+    p.add_argument("--noise-rho", type=float, default=0.0,
+                   help="correlation of that noise from step to step (0: independent, as DART; 0.9: slow drifts)")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
@@ -37,9 +42,11 @@ def parse(argv=None):
 @run_cli
 def main(argv=None) -> dict:
     a = parse(argv)
-    out = Path(a.out or f"data/{a.env_id}/{a.obs_mode}-{a.control_mode}-{a.num_demos}")
+    noise = f"-noise{a.action_noise:g}" + (f"-rho{a.noise_rho:g}" if a.noise_rho else "") if a.action_noise else ""
+    out = Path(a.out or f"data/{a.env_id}/{a.obs_mode}-{a.control_mode}-{a.num_demos}{noise}")
     summary = make_dataset(a.env_id, a.num_demos, a.obs_mode, a.control_mode, out, seed=a.seed,
-                           image_size=a.image_size, num_procs=a.num_procs, progress=not a.quiet)
+                           image_size=a.image_size, num_procs=a.num_procs, progress=not a.quiet,
+                           action_noise=a.action_noise, noise_rho=a.noise_rho)
     print(json.dumps({k: summary[k] for k in ("env_id", "num_demos", "obs_mode", "control_mode",
                                               "planner_success_rate", "total_seconds")}))
     print(summary["path"])

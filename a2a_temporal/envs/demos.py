@@ -21,6 +21,48 @@ from .maniskill import check_env_offline, import_maniskill, render_backend
 RAW_NAME = "motionplanning"
 
 
+class PlannerActionNoise:
+    """Perturb the motion planner's executed arm targets so that demos visit states off the
+    planned path and show the way back (recovery demos, after DART's noise injection).
+
+    Wraps the recording environment: the solver calls ``step`` here, Gaussian noise is added to
+    the arm's joint-position targets (radians; the gripper command is untouched) and the
+    *noisy* action is what ManiSkill records, so the replay into other control modes reproduces
+    the perturbed episode exactly. The noise is an AR(1) process, ``o_t = rho o_{t-1} +
+    sqrt(1 - rho^2) sigma e_t`` (``rho = 0``: independent per step as in DART; larger rho: slower
+    drifts that take the arm centimetres away), reset with each episode. The planner plans every
+    segment from the robot's current joint positions, so later segments start from the disturbed
+    state. Differs from DART: the labels are the executed (noisy) motions after conversion, not
+    the supervisor's clean action at the visited state, so they contain the perturbation as well
+    as the return to the path.
+    """
+
+    def __init__(self, env, sigma: float, rho: float = 0.0, arm_dims: int = 7, seed: int = 0):
+        import numpy as np
+
+        if sigma < 0 or not 0 <= rho < 1:
+            raise DataError(f"action noise needs sigma >= 0 and 0 <= rho < 1, got sigma={sigma}, rho={rho}")
+        self.env, self.sigma, self.rho, self.arm_dims = env, sigma, rho, arm_dims
+        self.rng = np.random.default_rng(seed)
+        self.offset = np.zeros(arm_dims)
+
+    def reset(self, *args, **kwargs):
+        self.offset[:] = 0.0
+        return self.env.reset(*args, **kwargs)
+
+    def step(self, action):
+        import numpy as np
+
+        action = np.array(action, dtype=np.float64, copy=True)
+        e = self.rng.standard_normal(self.arm_dims)
+        self.offset = self.rho * self.offset + np.sqrt(1.0 - self.rho ** 2) * self.sigma * e
+        action[..., :self.arm_dims] += self.offset
+        return self.env.step(action.astype(np.float32))
+
+    def __getattr__(self, name):  # everything else (unwrapped, agent, flush_trajectory, ...) is the env's
+        return getattr(self.env, name)
+
+
 def planner_solutions() -> dict:
     import_maniskill()
     from mani_skill.examples.motionplanning.panda.run import MP_SOLUTIONS
@@ -29,10 +71,12 @@ def planner_solutions() -> dict:
 
 
 def plan_demos(env_id: str, num_demos: int, out_dir: Path, seed: int = 0, image_size: int | None = None,
-               progress: bool = True, max_tries_factor: float = 4.0) -> dict:
+               progress: bool = True, max_tries_factor: float = 4.0, action_noise: float = 0.0,
+               noise_rho: float = 0.0) -> dict:
     """Run the motion planner until ``num_demos`` episodes succeed; keep only those.
 
-    Writes ``out_dir/motionplanning.{h5,json}`` (pd_joint_pos actions, env states).
+    Writes ``out_dir/motionplanning.{h5,json}`` (pd_joint_pos actions, env states). With
+    ``action_noise > 0`` the executed arm targets are perturbed (:class:`PlannerActionNoise`).
     """
     check_env_offline(env_id)
     solutions = planner_solutions()
@@ -52,6 +96,9 @@ def plan_demos(env_id: str, num_demos: int, out_dir: Path, seed: int = 0, image_
     env = RecordEpisode(env, output_dir=str(out_dir), trajectory_name=RAW_NAME, save_video=False,
                         source_type="motionplanning", source_desc="ManiSkill motion-planning solution",
                         record_reward=False, save_on_reset=False)
+    recorder = env
+    if action_noise > 0:
+        env = PlannerActionNoise(recorder, action_noise, noise_rho, seed=seed)
     solve = solutions[env_id]
     ok, tries, lengths, t0 = 0, 0, [], time.perf_counter()
     max_tries = int(math.ceil(max_tries_factor * num_demos)) + 10
@@ -70,15 +117,15 @@ def plan_demos(env_id: str, num_demos: int, out_dir: Path, seed: int = 0, image_
             success = res != -1 and bool(np.asarray(res[-1]["success"]).item())
             if success:
                 lengths.append(int(np.asarray(res[-1]["elapsed_steps"]).item()))
-                env.flush_trajectory()
+                recorder.flush_trajectory()
                 ok += 1
                 bar.update(1)
                 bar.set_postfix(success_rate=f"{ok / tries:.2f}")
             else:
-                env.flush_trajectory(save=False)
+                recorder.flush_trajectory(save=False)
     finally:
         bar.close()
-        env.close()
+        recorder.close()
     return {"planned": ok, "attempts": tries, "planner_success_rate": ok / max(tries, 1),
             "mean_length": float(np.mean(lengths)) if lengths else 0.0,
             "plan_seconds": round(time.perf_counter() - t0, 2)}
@@ -118,7 +165,7 @@ def trim_episodes(h5_path: Path, keep: int) -> int:
 
 def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, out: Path,
                  seed: int = 0, image_size: int | None = None, num_procs: int = 1,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, action_noise: float = 0.0, noise_rho: float = 0.0) -> dict:
     """Plan, convert and write a complete dataset directory ``out`` (atomically)."""
     if num_demos < 1:
         raise DataError(f"--num-demos must be >= 1, got {num_demos}")
@@ -127,7 +174,8 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
     with atomic_directory(out) as tmp:
         # A small margin: a few episodes may not survive the control-mode conversion.
         extra = max(2, int(math.ceil(0.05 * num_demos)))
-        stats = plan_demos(env_id, num_demos + extra, tmp, seed=seed, image_size=image_size, progress=progress)
+        stats = plan_demos(env_id, num_demos + extra, tmp, seed=seed, image_size=image_size, progress=progress,
+                           action_noise=action_noise, noise_rho=noise_rho)
         t1 = time.perf_counter()
         if progress:
             print(f"converting {stats['planned']} demos to obs_mode={obs_mode}, control_mode={control_mode} ...",
@@ -139,7 +187,8 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
                             f"{control_mode}; tasks that need rotation (PegInsertionSide, LiftPegUpright) convert to "
                             "pd_joint_delta_pos or pd_ee_delta_pose")
         summary = {"env_id": env_id, "num_demos": kept, "obs_mode": obs_mode, "control_mode": control_mode,
-                   "seed": seed, "image_size": image_size, "dataset": converted.name, **stats,
+                   "seed": seed, "image_size": image_size, "action_noise": action_noise, "noise_rho": noise_rho,
+                   "dataset": converted.name, **stats,
                    "convert_seconds": round(time.perf_counter() - t1, 2),
                    "total_seconds": round(time.perf_counter() - t0, 2)}
         (tmp / "dataset.json").write_text(json.dumps(summary, indent=2))
