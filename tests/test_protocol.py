@@ -394,7 +394,15 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "held_out_videos": 2, "vae_reconstruction_psnr": 30.0, "copy_last_psnr": 20.0,
             "next_frame_psnr": 20.0 + gain, "gain_db": gain, "verdict": "learned" if gain >= 0.5 else "no better",
             "baselines": {"flow": {"steps": 10, "gain_db": -1.0}}, "command": f"python tools/video_pipeline.py {folder}"}))
+    bench = tmp_path / "video_bench"
+    bench.mkdir()
+    for split, pred in (("val", 21.0), ("train", 25.0)):  # one model scored on held-out and on training files
+        (bench / f"life_{split}.json").write_text(json.dumps({
+            "videos": "data/life", "split": split, "scored_videos": 18 if split == "train" else 2,
+            "copy_last_next_frame_psnr": 20.0, "command": f"python tools/benchmark_video.py --split {split}",
+            "models": {"a2a": {"steps": 1, "next_frame_psnr": pred, "true_latent_psnr": 38.0}}}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
+                      "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
                       "<!-- table:video-pipeline -->\n<!-- /table:video-pipeline -->\n"
                       "<!-- table:eval-envs -->\n<!-- /table:eval-envs -->\nb\n")
@@ -408,6 +416,9 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
     assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text
+    assert "`life_train`: data/life, 18 training files" in text and "`life_val`: data/life, 2 held-out files" in text
+    assert "| a2a | 1 | 25.00 dB | 20.00 dB | +5.00 dB | 38.00 dB |" in text
+    assert "| a2a | 1 | 21.00 dB | 20.00 dB | +1.00 dB | 38.00 dB |" in text
 
 
 def test_collected_results_rebuild_the_same_tables(tmp_path):

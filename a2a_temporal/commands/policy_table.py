@@ -345,6 +345,25 @@ def _video_pipeline(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _video_bench(d: dict) -> str:
+    """tools/benchmark_video.py result files: teacher-forced next-frame PSNR of each model against
+    copy-last on the files scored (held-out by default, ``--split train`` for the training files)."""
+    lines = []
+    for key, r in d.items():
+        split = "held-out files" if r.get("split", "val") == "val" else "training files"
+        n = r.get("scored_videos", r.get("held_out_videos"))
+        if lines:
+            lines.append("")
+        lines += [f"`{Path(key).name}`: {r['videos']}, {n} {split}", "",
+                  "| model | steps | next-frame PSNR | copy-last | gain | true next latent (ceiling) |",
+                  "|---|---|---|---|---|---|"]
+        for name, m in r["models"].items():
+            lines.append(f"| {name} | {m['steps']} | {m['next_frame_psnr']:.2f} dB | {r['copy_last_next_frame_psnr']:.2f} dB | "
+                         f"{m['next_frame_psnr'] - r['copy_last_next_frame_psnr']:+.2f} dB | {m['true_latent_psnr']:.2f} dB |")
+        lines += ["", f"`{r['command']}`"]
+    return "\n".join(lines)
+
+
 def _curves(d: dict) -> str:
     """Learning curves (tools/learning_curves.py JSON files): one row per run, one column per iteration."""
     lines = []
@@ -377,6 +396,7 @@ RESULT_TABLES = {
     "video-throughput": ("benchmark/video_throughput/synthetic64.json", _video_throughput),
     "video-pipeline": ("video_pipeline/*/pipeline.json", _video_pipeline),
     "policy-curves": ("curves/policy_*.json", _curves),
+    "video-bench": ("video_bench/*.json", _video_bench),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
 }
