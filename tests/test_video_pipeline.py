@@ -135,8 +135,11 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "pipeline.json").read_text())
     assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
-    assert res["verdict"] in ("learned", "no better than copy-last") and len(res["commands"]) == 5
-    assert res["verdict"] == ("learned" if res["gain_db"] >= 0.5 else "no better than copy-last")
+    assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 5
+    lo, hi = res["gain_ci95"]
+    assert lo <= res["gain_db"] <= hi  # one held-out video: the interval is that video's gain
+    assert res["verdict"] == ("no better than copy-last" if res["gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
+    assert "too few to trust" in res["why"]
     assert set(res["baselines"]) == {"regression_residual"}
     assert isinstance(res["train_files_gain_db"], float)  # the gain on training files, beside the held-out one
     curves = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]
@@ -157,10 +160,12 @@ def test_folder_pipeline_end_to_end(tmp_path):
     (0.1, 29.0, 25.0, "no better than copy-last", "more videos are needed"),
     (0.1, 29.0, 0.2, "no better than copy-last", "did not learn the change"),
     (0.1, 29.0, None, "no better than copy-last", "did not learn the change"),
+    (1.3, 29.0, 1.5, "not shown", "includes no gain"),  # a mean gain that some held-out videos do not share
 ])
 def test_the_verdict_names_the_limit(gain, ceiling, train_gain, verdict, limit):
     from a2a_temporal.commands.video_pipeline import verdict_for
-    v, why = verdict_for(gain, ceiling, train_gain, 0.5, 18)
+    ci = (-0.2, 2.8) if verdict == "not shown" else (gain - 0.2, gain + 0.2)
+    v, why = verdict_for(gain, ceiling, train_gain, 0.5, 18, ci, 20)
     assert v == verdict
     if limit is None:
         assert "help" not in why and "needed" not in why

@@ -24,6 +24,7 @@ from a2a_temporal.cli import parse_named_spec, run_cli
 from a2a_temporal.data.video_folder import load_folder
 from a2a_temporal.heads.video import LatentVideoFlow
 from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
+from a2a_temporal.metrics.image import bootstrap_mean_ci
 from a2a_temporal.metrics.rollout import horizon_metrics
 from a2a_temporal.training import resolve_pretrained
 from a2a_temporal.utils import save_line_plot, versions
@@ -31,21 +32,28 @@ from a2a_temporal.utils import save_line_plot, versions
 
 @torch.no_grad()
 def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
-    """Predict every frame t >= 1 of every clip from its true context."""
+    """Predict every frame t >= 1 of every clip from its true context. Besides the means over all
+    frames, the gain over copy-last is averaged per video and given a bootstrap interval over
+    videos (``gain_ci95``): frames of one video are not independent samples."""
     K = model.config.context
-    preds, truths, copies, ceils = [], [], [], []
+    preds, truths, copies, ceils, per_video_gain = [], [], [], [], []
     for c in clips:
         frames = torch.from_numpy(c.frames)
         lat = model.encode_frames(frames[None], c.path)[0]  # (T, C, h, w)
         T = len(frames)
         idx = (torch.arange(1, T)[:, None] + torch.arange(-K, 0)[None]).clamp_min(0)  # (T-1, K)
+        clip_preds = []
         for i in range(0, T - 1, batch):
             sl = slice(i, min(i + batch, T - 1))
             acts = torch.from_numpy(c.actions[sl]) if model.config.use_actions else None
             z = model.predict_latent(lat[idx[sl]], acts, steps=steps)
-            preds.append(model._to_frames(z, lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
+            clip_preds.append(model._to_frames(z, lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
             # the ceiling the VAE allows: the true next latent through the same decoding
             ceils.append(model._to_frames(lat[1:][sl], lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
+        clip_pred = np.concatenate(clip_preds)
+        per_video_gain.append(float(per_frame_psnr(clip_pred, c.frames[1:]).mean()
+                                    - per_frame_psnr(c.frames[:-1], c.frames[1:]).mean()))
+        preds.append(clip_pred)
         truths.append(c.frames[1:])
         copies.append(c.frames[:-1])
     pred, truth, copy = np.concatenate(preds), np.concatenate(truths), np.concatenate(copies)
@@ -53,10 +61,10 @@ def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
     return {"psnr": float(per_frame_psnr(pred, truth).mean()), "ssim": float(per_frame_ssim(pred, truth).mean()),
             "true_latent_psnr": float(per_frame_psnr(ceil, truth).mean()),
             "copy_last_psnr": float(per_frame_psnr(copy, truth).mean()),
-            "copy_last_ssim": float(per_frame_ssim(copy, truth).mean()), "windows": int(len(truth))}
+            "copy_last_ssim": float(per_frame_ssim(copy, truth).mean()), "windows": int(len(truth)),
+            "per_video_gain": per_video_gain, "gain_ci95": list(bootstrap_mean_ci(per_video_gain))}
 
 
-@torch.no_grad()
 def throughput(model, clip, frames: int, steps: int, repeats: int = 3) -> dict:
     """Frames per second of a ``frames``-long rollout at batch 1, median of ``repeats``:
     ``with_vae`` (uint8 context in, uint8 frames out: encode once, roll out in latent space,
@@ -131,7 +139,8 @@ def main(argv=None) -> dict:
         results["models"][name] = {
             "checkpoint": ckpt, "objective": model.objective.name, "steps": steps,
             "next_frame_psnr": tf["psnr"], "next_frame_ssim": tf["ssim"], "windows": tf["windows"],
-            "true_latent_psnr": tf["true_latent_psnr"],
+            "true_latent_psnr": tf["true_latent_psnr"], "per_video_gain": tf["per_video_gain"],
+            "gain_ci95": tf["gain_ci95"],
             "rollout_psnr": np.mean(curves, axis=0).tolist() if curves else [],
             "frames_per_second": (len(long_clips) * a.frames / secs) if secs else None}
         if long_clips and a.throughput_steps:
@@ -142,7 +151,8 @@ def main(argv=None) -> dict:
                       f"{r['with_vae_fps']:.1f} frames/s with the VAE, {r['latent_only_fps']:.1f} latent-only", flush=True)
         results["copy_last_next_frame_psnr"] = tf["copy_last_psnr"]
         results["copy_last_next_frame_ssim"] = tf["copy_last_ssim"]
-        print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}), "
+        print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}; per-video gain "
+              f"95 % interval {tf['gain_ci95'][0]:+.2f} to {tf['gain_ci95'][1]:+.2f} dB over {len(clips)} videos), "
               f"SSIM {tf['ssim']:.3f}; true next latent {tf['true_latent_psnr']:.2f}; {results['models'][name]['frames_per_second'] or 0:.1f} frames/s", flush=True)
     results["copy_last_rollout_psnr"] = copy_curve.tolist() if copy_curve is not None else []
     out = Path(a.json)

@@ -41,7 +41,7 @@ TABLES = {
     "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm\+noclip", r"ddpm_latent",
                       r"regression", r"mip"],
              None),
-    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["stackcube"]),
+    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["pushcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
 }
@@ -297,6 +297,11 @@ def _robustness(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _robustness_files(d: dict) -> str:
+    """Several robustness result files (a glob marker), each table followed by its command."""
+    return "\n\n".join(f"{_robustness(r)}\n\n`{r['command']}`" for r in d.values())
+
+
 def _export(d: dict) -> str:
     return (f"Parity of `{d['out']}` ({d['exporter']} exporter, {d['nodes']} nodes): max abs action difference "
             f"**{d['max_abs_diff']:.1e}** against PyTorch over {d['batches']} recorded batches ({d['windows']} demo "
@@ -339,9 +344,10 @@ def _video_pipeline(d: dict) -> str:
                          for b, v in r.get("baselines", {}).items()) or "-"
         vae = f"{r['vae_reconstruction_psnr']:.2f} dB" if r.get("vae_reconstruction_psnr") is not None else "-"
         ceil = f"{r['copy_last_psnr'] + r['true_latent_gain_db']:.2f} dB" if "true_latent_gain_db" in r else "-"
+        ci = f"; {r['gain_ci95'][0]:+.2f} to {r['gain_ci95'][1]:+.2f} over videos" if r.get("gain_ci95") else ""
         lines.append(f"| {r['videos']} ({p['videos']} files, {r['held_out_videos']} held out) | {p['size']} px, "
                      f"{p['frame_stride']} | {vae} | {ceil} | {r['copy_last_psnr']:.2f} dB | {r['next_frame_psnr']:.2f} dB "
-                     f"({r['gain_db']:+.2f}) | {base} | {r['verdict']} | `{r['command']}` |")
+                     f"({r['gain_db']:+.2f}{ci}) | {base} | {r['verdict']} | `{r['command']}` |")
     return "\n".join(lines)
 
 
@@ -355,11 +361,13 @@ def _video_bench(d: dict) -> str:
         if lines:
             lines.append("")
         lines += [f"`{Path(key).name}`: {r['videos']}, {n} {split}", "",
-                  "| model | steps | next-frame PSNR | copy-last | gain | true next latent (ceiling) |",
-                  "|---|---|---|---|---|---|"]
+                  "| model | steps | next-frame PSNR | copy-last | gain | gain, 95 % interval over videos | "
+                  "true next latent (ceiling) |", "|---|---|---|---|---|---|---|"]
         for name, m in r["models"].items():
+            ci = f"{m['gain_ci95'][0]:+.2f} to {m['gain_ci95'][1]:+.2f} dB" if m.get("gain_ci95") else "-"
             lines.append(f"| {name} | {m['steps']} | {m['next_frame_psnr']:.2f} dB | {r['copy_last_next_frame_psnr']:.2f} dB | "
-                         f"{m['next_frame_psnr'] - r['copy_last_next_frame_psnr']:+.2f} dB | {m['true_latent_psnr']:.2f} dB |")
+                         f"{m['next_frame_psnr'] - r['copy_last_next_frame_psnr']:+.2f} dB | {ci} | "
+                         f"{m['true_latent_psnr']:.2f} dB |")
         lines += ["", f"`{r['command']}`"]
     return "\n".join(lines)
 
@@ -399,6 +407,7 @@ RESULT_TABLES = {
     "video-bench": ("video_bench/*.json", _video_bench),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
+    "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
 }
 
 

@@ -15,7 +15,8 @@
    latent decoded the same way); ``tools/learning_curves.py`` plots the gain over copy-last.
 
 The verdict in ``pipeline.json``: ``learned`` when the held-out next-frame PSNR is at least
-``--margin`` dB (0.5) above copy-last, otherwise ``no better than copy-last``, with the VAE named as
+``--margin`` dB (0.5) above copy-last and the bootstrap interval of the gain over the held-out
+videos excludes zero (``not shown`` when it does not), otherwise ``no better than copy-last``, with the VAE named as
 the limit when even the true next latent is not ``--margin`` above copy-last, and the number of
 videos named when the gain on the training files exceeds the held-out gain by twice the margin (the
 predictor memorises its videos). Every stage runs as
@@ -55,24 +56,33 @@ def training_gain(run_dir: Path) -> float | None:
         return None
 
 
-def verdict_for(gain: float, ceiling: float, train_gain: float | None, margin: float, train_files: int) -> tuple[str, str]:
-    """``(verdict, why)`` from the held-out gain over copy-last, the VAE's ceiling and the same gain
-    on the training files; the reason names the limit: the VAE, the number of videos, or the predictor."""
+def verdict_for(gain: float, ceiling: float, train_gain: float | None, margin: float, train_files: int,
+                ci: tuple[float, float] | None = None, held_out: int | None = None) -> tuple[str, str]:
+    """``(verdict, why)`` from the held-out gain over copy-last (with its bootstrap interval over
+    the held-out videos), the VAE's ceiling and the same gain on the training files; the reason
+    names the limit: the VAE, the number of videos, or the predictor."""
     seen = "" if train_gain is None else f"; {train_gain:+.2f} dB on its {train_files} training files"
+    spread = "" if ci is None else f" (95 % interval over {held_out} held-out videos: {ci[0]:+.2f} to {ci[1]:+.2f} dB)"
+    few = (f"; only {held_out} held-out videos, too few to trust the verdict (more files, or --val-every smaller)"
+           if held_out is not None and held_out < 5 else "")
     memorises = train_gain is not None and train_gain - gain >= 2 * margin
+    if gain >= margin and ci is not None and ci[0] <= 0:
+        return "not shown", (f"{gain:+.2f} dB over copy-last on held-out files{spread}, but the interval includes "
+                             f"no gain{seen}{few}")
     if gain >= margin:
-        why = f"{gain:+.2f} dB over copy-last on held-out files{seen}"
+        why = f"{gain:+.2f} dB over copy-last on held-out files{spread}{seen}"
         if memorises:
             why += ": it fits the training files far better than new ones, more videos should help"
-        return "learned", why
+        return "learned", why + few
     if ceiling < margin:
-        return "no better than copy-last", (f"{gain:+.2f} dB over copy-last (margin {margin} dB); the VAE is the limit: "
-                                            f"even the true next latent gives only {ceiling:+.2f} dB")
+        return "no better than copy-last", (f"{gain:+.2f} dB over copy-last{spread} (margin {margin} dB); the VAE is the "
+                                            f"limit: even the true next latent gives only {ceiling:+.2f} dB{few}")
     if memorises:
-        return "no better than copy-last", (f"{gain:+.2f} dB over copy-last on held-out files (margin {margin} dB){seen}: "
-                                            "it memorises its videos, more videos are needed")
-    return "no better than copy-last", (f"{gain:+.2f} dB over copy-last (margin {margin} dB){seen}; the VAE allows "
-                                        f"{ceiling:+.2f} dB: the predictor did not learn the change (train longer or larger)")
+        return "no better than copy-last", (f"{gain:+.2f} dB over copy-last on held-out files{spread} (margin {margin} dB)"
+                                            f"{seen}: it memorises its videos, more videos are needed{few}")
+    return "no better than copy-last", (f"{gain:+.2f} dB over copy-last{spread} (margin {margin} dB){seen}; the VAE "
+                                        f"allows {ceiling:+.2f} dB: the predictor did not learn the change (train "
+                                        f"longer or larger){few}")
 
 
 def stage(cmds: list, tool: str, args: list, done: bool = False) -> None:
@@ -160,13 +170,15 @@ def main(argv=None) -> dict:
     gain = m["next_frame_psnr"] - copy_last
     ceiling = m["true_latent_psnr"] - copy_last
     train_gain = training_gain(pred_dir)
-    verdict, why = verdict_for(gain, ceiling, train_gain, a.margin, probe["videos"] - bench["held_out_videos"])
+    ci = m.get("gain_ci95")
+    verdict, why = verdict_for(gain, ceiling, train_gain, a.margin, probe["videos"] - bench["held_out_videos"],
+                               tuple(ci) if ci else None, bench["held_out_videos"])
     baselines = {b: {"steps": bench["models"][b]["steps"], "next_frame_psnr": bench["models"][b]["next_frame_psnr"],
                      "gain_db": bench["models"][b]["next_frame_psnr"] - copy_last} for b in a.baselines}
     vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
     result = {"videos": a.videos, "probe": probe, "verdict": verdict, "why": why,
               "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": copy_last,
-              "gain_db": gain, "true_latent_gain_db": ceiling, "train_files_gain_db": train_gain, "baselines": baselines,
+              "gain_db": gain, "gain_ci95": ci, "true_latent_gain_db": ceiling, "train_files_gain_db": train_gain, "baselines": baselines,
               "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
               "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
               "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],

@@ -172,8 +172,9 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
     out = Path(out)
     t0 = time.perf_counter()
     with atomic_directory(out) as tmp:
-        # A small margin: a few episodes may not survive the control-mode conversion.
-        extra = max(2, int(math.ceil(0.05 * num_demos)))
+        # A margin: some episodes do not survive the control-mode conversion (perturbed ones more often:
+        # the noise rotates the hand, which a position-only controller cannot replay).
+        extra = max(2, int(math.ceil((0.25 if action_noise > 0 else 0.05) * num_demos)))
         stats = plan_demos(env_id, num_demos + extra, tmp, seed=seed, image_size=image_size, progress=progress,
                            action_noise=action_noise, noise_rho=noise_rho)
         t1 = time.perf_counter()

@@ -24,3 +24,14 @@ def per_frame_ssim(pred, truth) -> np.ndarray:
 
     p, t = to_float(pred), to_float(truth)
     return structural_similarity_index_measure(p, t, data_range=1.0, reduction="none").numpy()
+
+
+def bootstrap_mean_ci(values, n: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (one value per independent unit,
+    e.g. per held-out video: frames of one video are not independent samples)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return (float(v.mean()), float(v.mean())) if len(v) else (float("nan"), float("nan"))
+    means = v[np.random.default_rng(seed).integers(0, len(v), size=(n, len(v)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
