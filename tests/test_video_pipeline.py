@@ -65,6 +65,7 @@ def test_zero_velocity_returns_the_last_frame_and_equals_copy_last(folder, objec
     assert torch.equal(roll, ctx[:, -1:].expand(1, 3, 32, 32, 3))  # exactly the last frame, every step
     tf = teacher_forced(m, clips, steps=1)
     assert tf["psnr"] == tf["copy_last_psnr"]  # the tools' copy-last baseline is this model
+    assert tf["per_video_gain"] == [0.0] * len(clips) and tf["gain_ci95"] == [0.0, 0.0]
     direct = video_model(objective, residual, decode_mode="direct")  # direct decoding pays the VAE's error
     direct.vae.load_state_dict(m.vae.state_dict())
     assert not torch.equal(direct.rollout(ctx, 1)[:, 0], ctx[:, -1])
@@ -137,8 +138,8 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
     assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 5
     lo, hi = res["gain_ci95"]
-    assert lo <= res["gain_db"] <= hi  # one held-out video: the interval is that video's gain
-    assert res["verdict"] == ("no better than copy-last" if res["gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
+    assert lo == res["video_gain_db"] == hi  # one held-out video: the interval is that video's gain
+    assert res["verdict"] == ("no better than copy-last" if res["video_gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
     assert "too few to trust" in res["why"]
     assert set(res["baselines"]) == {"regression_residual"}
     assert isinstance(res["train_files_gain_db"], float)  # the gain on training files, beside the held-out one
@@ -151,6 +152,23 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert [t["steps"] for t in tp] == [1, 10] and all(t["latent_only_fps"] > 0 and t["with_vae_fps"] > 0 for t in tp)
     r = run_tool("video_pipeline.py", *args)  # a second run reuses the trained stages
     assert r.returncode == 0 and r.stdout.count("[skip]") == 3, r.stdout[-2000:]
+
+
+def test_video_gain_stays_finite_when_frames_repeat():
+    """A video whose frames sometimes repeat: copy-last is exact there (per-frame PSNR capped at
+    100 dB) but the per-video gain comes from mean squared errors and stays meaningful."""
+    from a2a_temporal.commands.benchmark_video import video_gain_db
+    from a2a_temporal.metrics import per_frame_psnr
+
+    truth = sliding_square(9)[1:]
+    copy = sliding_square(9)[:-1]
+    copy[:3] = truth[:3]  # three still frames
+    pred = truth.copy()
+    pred[:, 0, 0] = 0  # a slightly wrong predictor, wrong by the same few pixels on every frame
+    frame_gain = per_frame_psnr(pred, truth).mean() - per_frame_psnr(copy, truth).mean()
+    assert frame_gain < 0  # the capped still frames make the better predictor look worse
+    assert video_gain_db(pred, copy, truth) > 10  # its errors are far smaller than copy-last's
+    assert video_gain_db(copy, copy, truth) == 0.0 and video_gain_db(pred, truth, truth) is None
 
 
 @pytest.mark.parametrize("gain,ceiling,train_gain,verdict,limit", [

@@ -30,11 +30,25 @@ from a2a_temporal.training import resolve_pretrained
 from a2a_temporal.utils import save_line_plot, versions
 
 
+def video_gain_db(pred, copy, truth) -> float | None:
+    """Gain over copy-last of one video, from the mean squared errors over its frames:
+    ``10 log10(MSE_copy / MSE_pred)``. Unlike the mean of per-frame PSNRs it stays finite when some
+    frames repeat the previous one (copy-last exact there: a per-frame PSNR of infinity, capped at
+    100 dB, would swamp every other frame of the video). ``None`` when every frame repeats the last."""
+    f = lambda x: np.asarray(x, dtype=np.float64) / 255.0  # noqa: E731
+    mse_copy = float(np.mean((f(copy) - f(truth)) ** 2))
+    mse_pred = float(np.mean((f(pred) - f(truth)) ** 2))
+    if mse_copy == 0.0:
+        return None
+    return 10.0 * float(np.log10(mse_copy / max(mse_pred, 1e-12)))
+
+
 @torch.no_grad()
 def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
     """Predict every frame t >= 1 of every clip from its true context. Besides the means over all
-    frames, the gain over copy-last is averaged per video and given a bootstrap interval over
-    videos (``gain_ci95``): frames of one video are not independent samples."""
+    frames, the gain over copy-last of each video (:func:`video_gain_db`), their mean
+    (``video_gain_db``) and a bootstrap interval over videos (``gain_ci95``): frames of one video are
+    not independent samples."""
     K = model.config.context
     preds, truths, copies, ceils, per_video_gain = [], [], [], [], []
     for c in clips:
@@ -51,8 +65,9 @@ def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
             # the ceiling the VAE allows: the true next latent through the same decoding
             ceils.append(model._to_frames(lat[1:][sl], lat[idx[sl, -1]], frames[idx[sl, -1]]).numpy())
         clip_pred = np.concatenate(clip_preds)
-        per_video_gain.append(float(per_frame_psnr(clip_pred, c.frames[1:]).mean()
-                                    - per_frame_psnr(c.frames[:-1], c.frames[1:]).mean()))
+        gain = video_gain_db(clip_pred, c.frames[:-1], c.frames[1:])
+        if gain is not None:
+            per_video_gain.append(gain)
         preds.append(clip_pred)
         truths.append(c.frames[1:])
         copies.append(c.frames[:-1])
@@ -62,7 +77,8 @@ def teacher_forced(model, clips, steps, batch: int = 64) -> dict:
             "true_latent_psnr": float(per_frame_psnr(ceil, truth).mean()),
             "copy_last_psnr": float(per_frame_psnr(copy, truth).mean()),
             "copy_last_ssim": float(per_frame_ssim(copy, truth).mean()), "windows": int(len(truth)),
-            "per_video_gain": per_video_gain, "gain_ci95": list(bootstrap_mean_ci(per_video_gain))}
+            "per_video_gain": per_video_gain, "video_gain_db": float(np.mean(per_video_gain)) if per_video_gain else None,
+            "gain_ci95": list(bootstrap_mean_ci(per_video_gain))}
 
 
 def throughput(model, clip, frames: int, steps: int, repeats: int = 3) -> dict:
@@ -140,7 +156,7 @@ def main(argv=None) -> dict:
             "checkpoint": ckpt, "objective": model.objective.name, "steps": steps,
             "next_frame_psnr": tf["psnr"], "next_frame_ssim": tf["ssim"], "windows": tf["windows"],
             "true_latent_psnr": tf["true_latent_psnr"], "per_video_gain": tf["per_video_gain"],
-            "gain_ci95": tf["gain_ci95"],
+            "video_gain_db": tf["video_gain_db"], "gain_ci95": tf["gain_ci95"],
             "rollout_psnr": np.mean(curves, axis=0).tolist() if curves else [],
             "frames_per_second": (len(long_clips) * a.frames / secs) if secs else None}
         if long_clips and a.throughput_steps:
@@ -151,8 +167,9 @@ def main(argv=None) -> dict:
                       f"{r['with_vae_fps']:.1f} frames/s with the VAE, {r['latent_only_fps']:.1f} latent-only", flush=True)
         results["copy_last_next_frame_psnr"] = tf["copy_last_psnr"]
         results["copy_last_next_frame_ssim"] = tf["copy_last_ssim"]
-        print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}; per-video gain "
-              f"95 % interval {tf['gain_ci95'][0]:+.2f} to {tf['gain_ci95'][1]:+.2f} dB over {len(clips)} videos), "
+        print(f"{name:>10}: next-frame PSNR {tf['psnr']:.2f} dB (copy-last {tf['copy_last_psnr']:.2f}); gain per video "
+              f"{tf['video_gain_db'] if tf['video_gain_db'] is not None else float('nan'):+.2f} dB, 95 % interval "
+              f"{tf['gain_ci95'][0]:+.2f} to {tf['gain_ci95'][1]:+.2f} over {len(tf['per_video_gain'])} videos, "
               f"SSIM {tf['ssim']:.3f}; true next latent {tf['true_latent_psnr']:.2f}; {results['models'][name]['frames_per_second'] or 0:.1f} frames/s", flush=True)
     results["copy_last_rollout_psnr"] = copy_curve.tolist() if copy_curve is not None else []
     out = Path(a.json)

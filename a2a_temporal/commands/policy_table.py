@@ -344,7 +344,8 @@ def _video_pipeline(d: dict) -> str:
                          for b, v in r.get("baselines", {}).items()) or "-"
         vae = f"{r['vae_reconstruction_psnr']:.2f} dB" if r.get("vae_reconstruction_psnr") is not None else "-"
         ceil = f"{r['copy_last_psnr'] + r['true_latent_gain_db']:.2f} dB" if "true_latent_gain_db" in r else "-"
-        ci = f"; {r['gain_ci95'][0]:+.2f} to {r['gain_ci95'][1]:+.2f} over videos" if r.get("gain_ci95") else ""
+        ci = (f"; per video {r['video_gain_db']:+.2f}, {r['gain_ci95'][0]:+.2f} to {r['gain_ci95'][1]:+.2f}"
+              if r.get("gain_ci95") and r.get("video_gain_db") is not None else "")
         lines.append(f"| {r['videos']} ({p['videos']} files, {r['held_out_videos']} held out) | {p['size']} px, "
                      f"{p['frame_stride']} | {vae} | {ceil} | {r['copy_last_psnr']:.2f} dB | {r['next_frame_psnr']:.2f} dB "
                      f"({r['gain_db']:+.2f}{ci}) | {base} | {r['verdict']} | `{r['command']}` |")
@@ -361,10 +362,11 @@ def _video_bench(d: dict) -> str:
         if lines:
             lines.append("")
         lines += [f"`{Path(key).name}`: {r['videos']}, {n} {split}", "",
-                  "| model | steps | next-frame PSNR | copy-last | gain | gain, 95 % interval over videos | "
+                  "| model | steps | next-frame PSNR | copy-last | gain | gain per video [95 % interval over videos] | "
                   "true next latent (ceiling) |", "|---|---|---|---|---|---|---|"]
         for name, m in r["models"].items():
-            ci = f"{m['gain_ci95'][0]:+.2f} to {m['gain_ci95'][1]:+.2f} dB" if m.get("gain_ci95") else "-"
+            ci = (f"{m['video_gain_db']:+.2f} dB [{m['gain_ci95'][0]:+.2f}, {m['gain_ci95'][1]:+.2f}]"
+                  if m.get("gain_ci95") and m.get("video_gain_db") is not None else "-")
             lines.append(f"| {name} | {m['steps']} | {m['next_frame_psnr']:.2f} dB | {r['copy_last_next_frame_psnr']:.2f} dB | "
                          f"{m['next_frame_psnr'] - r['copy_last_next_frame_psnr']:+.2f} dB | {ci} | "
                          f"{m['true_latent_psnr']:.2f} dB |")
