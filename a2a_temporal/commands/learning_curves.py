@@ -15,39 +15,14 @@ Writes the PNG and a JSON beside it (every point, and each run's first, last and
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from a2a_temporal.cli import parse_named_spec, run_cli
-from a2a_temporal.errors import ConfigError, DataError
+from a2a_temporal.errors import ConfigError
+from a2a_temporal.metrics.curves import read_curve
 from a2a_temporal.utils import save_line_plot, write_json_atomic
-
-
-def read_curve(run: Path, metric: str, baseline: str | None) -> list[tuple[int, float]]:
-    """``(step, value)`` of every evaluation in ``run/metrics.jsonl`` (value minus the baseline
-    when one is named); a step logged twice (a resumed run) keeps its last record."""
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        raise DataError(f"{path}: not found (a training run directory holds metrics.jsonl)")
-    points: dict[int, float] = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(f"{path}:{i}: not a JSON line") from None
-        if metric not in rec:
-            continue
-        if baseline is not None and baseline not in rec:
-            raise DataError(f"{path}:{i}: has {metric} but not the baseline {baseline}")
-        points[int(rec["step"])] = float(rec[metric]) - (float(rec[baseline]) if baseline else 0.0)
-    if not points:
-        raise DataError(f"{path}: no record has {metric!r} (was the run trained with periodic evaluation, "
-                        "train.eval_every > 0?)")
-    return sorted(points.items())
 
 
 @run_cli

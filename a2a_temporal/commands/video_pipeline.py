@@ -33,9 +33,9 @@ import sys
 from pathlib import Path
 
 from a2a_temporal.cli import run_cli, run_tool
-from a2a_temporal.commands.learning_curves import read_curve
 from a2a_temporal.data.video_probe import probe_folder
 from a2a_temporal.errors import DataError
+from a2a_temporal.metrics.curves import read_curve
 from a2a_temporal.utils import write_json_atomic
 
 
