@@ -410,6 +410,7 @@ RESULT_TABLES = {
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
+    "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
 }
 
 
