@@ -61,6 +61,27 @@ def test_folder_split_is_by_file(video_dir):
     assert all(c.actions.shape == (5, 4) for c in clips)  # two 2-D actions per kept frame step
 
 
+def test_several_folders_are_split_each_on_its_own(video_dir, tmp_path):
+    """Tasks read together keep the held-out files they have alone (no file moves across the split)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for i in range(3):
+        write_video(other / f"b_{i}.mp4", moving_square(seed=10 + i), fps=10)
+        np.save(other / f"b_{i}.actions.npy", np.zeros((11, 2), np.float32))
+    both = f"{video_dir},{other}"
+    for split in ("train", "val"):
+        alone = [c.path for c in load_folder(video_dir, 32, split, 2)] + [c.path for c in load_folder(other, 32, split, 2)]
+        assert [c.path for c in load_folder(both, 32, split, 2)] == alone
+    # 4 files -> every 2nd held out (2); 3 files -> 1
+    train = [c.path for c in load_folder(both, 32, "train", 2)]
+    assert [c.path for c in load_folder(both, 32, "train", 2, max_files=2)] == [train[0], train[-1]]  # evenly spaced
+    assert len(load_folder(both, 32, "val", 2)) == 2 + 1
+    with pytest.raises(DataError, match="data.root is empty"):
+        load_folder(" , ", 32, "train", 2)
+    with pytest.raises(DataError, match="missing_folder: video folder not found"):
+        load_folder(f"{video_dir},{tmp_path / 'missing_folder'}", 32, "train", 2)
+
+
 def tiny_vae():
     return VideoVAE(VAEConfig(image_size=32, block_out_channels=(16, 32), norm_num_groups=8, latent_channels=4))
 

@@ -95,7 +95,9 @@ def test_latent_only_rollout_matches_the_decoded_one(folder):
     assert z.shape == (1, 4, 4, 16, 16)
     frames = m.rollout(ctx, 4, steps=2)
     base = m.residual_base(m.encode_frames(ctx)[:, -1], ctx[:, -1])
-    assert torch.equal(frames[0, 2], m.decode_latents(z[:, 2], base)[0])
+    # the same numbers up to float rounding: the rollout decodes its frames in one batch, here one
+    # frame alone, and CPU kernels may sum in another order at another batch size or thread count
+    torch.testing.assert_close(frames[0, 2], m.decode_latents(z[:, 2], base)[0], atol=1e-5, rtol=1e-5)
     assert not torch.equal(frames[0, 0], ctx[0, -1])  # a perturbed model does predict a change
 
 
@@ -136,13 +138,17 @@ def test_folder_pipeline_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "pipeline.json").read_text())
     assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
-    assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 5
+    assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 6
     lo, hi = res["gain_ci95"]
     assert lo == res["video_gain_db"] == hi  # one held-out video: the interval is that video's gain
     assert res["verdict"] == ("no better than copy-last" if res["video_gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
     assert "too few to trust" in res["why"]
     assert set(res["baselines"]) == {"regression_residual"}
-    assert isinstance(res["train_files_gain_db"], float)  # the gain on training files, beside the held-out one
+    # the memorisation check scores the training files the way the held-out ones are scored: per video
+    train = json.loads((out / "report" / "train_files.json").read_text())
+    assert train["split"] == "train" and train["scored_videos"] == res["train_files_scored"] == 3
+    assert res["train_files_gain_db"] == train["models"]["a2a"]["video_gain_db"]
+    assert len(train["models"]["a2a"]["per_video_gain"]) == 3
     curves = json.loads((out / "report" / "gain_over_copy_last.json").read_text())["curves"]
     for name in ("a2a", "regression_residual"):  # both start exactly at copy-last (zero change, residual decoding)
         assert [p["step"] for p in curves[name]] == [0, 2, 4] and curves[name][0]["value"] == 0.0

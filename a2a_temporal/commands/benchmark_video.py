@@ -122,6 +122,8 @@ def main(argv=None) -> dict:
     p.add_argument("--split", choices=("val", "train"), default="val",
                    help="score the held-out files (default) or the training files (a large gap between the two: "
                         "the predictor memorises its videos)")
+    p.add_argument("--max-videos", type=int, default=None,
+                   help="score at most this many files of the split, evenly spaced (default: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--throughput-steps", type=int, nargs="*", default=[1, 10],
                    help="sampler steps at which each model's rollout throughput is timed (none: skip)")
@@ -134,7 +136,7 @@ def main(argv=None) -> dict:
         models[name] = (LatentVideoFlow.from_pretrained(resolve_pretrained(ckpt)).eval(), steps, ckpt)
     first = next(iter(models.values()))[0].config
     clips = load_folder(a.videos, first.vae.image_size, a.split, a.val_every, first.frame_stride,
-                        with_actions=any(m.config.use_actions for m, _, _ in models.values()))
+                        with_actions=any(m.config.use_actions for m, _, _ in models.values()), max_files=a.max_videos)
     long_clips = [c for c in clips if len(c.frames) >= first.context + a.frames]
     results = {"videos": a.videos, "split": a.split, "scored_videos": len(clips),
                "held_out_videos": len(clips) if a.split == "val" else 0, "rollout_videos": len(long_clips),

@@ -47,9 +47,18 @@ BASELINES = {
 }
 
 
-def training_gain(run_dir: Path) -> float | None:
-    """Gain over copy-last on fixed windows of the training files at the run's last evaluation
-    (``None`` for a run trained before ``train_video`` logged it)."""
+TRAIN_FILES_SCORED = 20  # training files the report scores (evenly spaced) for the memorisation check
+
+
+def training_gain(train_bench: dict | None, run_dir: Path) -> float | None:
+    """Gain over copy-last on the training files, measured the way the held-out gain is: per video
+    from its mean squared errors (``benchmark_video --split train``). Without that report, the
+    frame-mean gain on fixed training windows that ``train_video`` logs at its last evaluation;
+    ``None`` when neither exists."""
+    if train_bench is not None:
+        g = train_bench["models"]["a2a"].get("video_gain_db")
+        if g is not None:
+            return g
     try:
         return read_curve(run_dir, "eval/train_psnr", "eval/train_copy_last_psnr")[-1][1]
     except DataError:
@@ -61,7 +70,7 @@ def verdict_for(gain: float, ceiling: float, train_gain: float | None, margin: f
     """``(verdict, why)`` from the held-out gain over copy-last (with its bootstrap interval over
     the held-out videos), the VAE's ceiling and the same gain on the training files; the reason
     names the limit: the VAE, the number of videos, or the predictor."""
-    seen = "" if train_gain is None else f"; {train_gain:+.2f} dB on its {train_files} training files"
+    seen = "" if train_gain is None else f"; {train_gain:+.2f} dB per video on {train_files} training files"
     spread = "" if ci is None else f" (95 % interval over {held_out} held-out videos: {ci[0]:+.2f} to {ci[1]:+.2f} dB)"
     few = (f"; only {held_out} held-out videos, too few to trust the verdict (more files, or --val-every smaller)"
            if held_out is not None and held_out < 5 else "")
@@ -160,6 +169,10 @@ def main(argv=None) -> dict:
     stage(cmds, "benchmark_video.py", ["--videos", a.videos, *models, "--frames", frames,
                                        "--val-every", val_every, "--threads", a.threads,
                                        "--json", report / "heldout.json"])
+    stage(cmds, "benchmark_video.py", ["--videos", a.videos, "--model", f"a2a={pred_dir}:1", "--split", "train",
+                                       "--max-videos", TRAIN_FILES_SCORED, "--frames", 1, "--throughput-steps",
+                                       "--val-every", val_every, "--threads", a.threads,
+                                       "--json", report / "train_files.json"])
     curve_runs = [x for name, (run_dir, _, _) in runs.items() for x in ("--run", f"{name}={run_dir}")]
     stage(cmds, "learning_curves.py", [*curve_runs,
                                        "--metric", "eval/val_psnr", "--baseline", "eval/copy_last_psnr",
@@ -169,25 +182,28 @@ def main(argv=None) -> dict:
     m = bench["models"]["a2a"]
     gain = m["next_frame_psnr"] - copy_last
     ceiling = m["true_latent_psnr"] - copy_last
-    train_gain = training_gain(pred_dir)
+    train_bench = json.loads((report / "train_files.json").read_text())
+    train_gain = training_gain(train_bench, pred_dir)
     ci = m.get("gain_ci95")
     # the verdict's gain: per video, from the video's mean squared errors (a frame that repeats the
     # previous one makes copy-last's per-frame PSNR infinite); the frame-mean PSNR gain is kept beside it
     video_gain = m.get("video_gain_db")
-    verdict, why = verdict_for(gain if video_gain is None else video_gain, ceiling, train_gain, a.margin, probe["videos"] - bench["held_out_videos"],
+    verdict, why = verdict_for(gain if video_gain is None else video_gain, ceiling, train_gain, a.margin, train_bench["scored_videos"],
                                tuple(ci) if ci else None, bench["held_out_videos"])
     baselines = {b: {"steps": bench["models"][b]["steps"], "next_frame_psnr": bench["models"][b]["next_frame_psnr"],
                      "gain_db": bench["models"][b]["next_frame_psnr"] - copy_last} for b in a.baselines}
     vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
     result = {"videos": a.videos, "probe": probe, "verdict": verdict, "why": why,
               "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": copy_last,
-              "gain_db": gain, "video_gain_db": video_gain, "gain_ci95": ci, "true_latent_gain_db": ceiling, "train_files_gain_db": train_gain, "baselines": baselines,
+              "gain_db": gain, "video_gain_db": video_gain, "gain_ci95": ci, "true_latent_gain_db": ceiling, "train_files_gain_db": train_gain,
+              "train_files_scored": train_bench["scored_videos"], "baselines": baselines,
               "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
               "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
               "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],
               "commands": cmds,
               "command": " ".join(["python", "tools/video_pipeline.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
               "artifacts": {"vae": str(vae_dir / "vae"), "predictor": str(pred_dir), "report": str(report / "heldout.json"),
+                            "train_files_report": str(report / "train_files.json"),
                             "rollout_png": str(report / "heldout.png"), "curve_png": str(report / "gain_over_copy_last.png")}}
     write_json_atomic(out / "pipeline.json", result)
     for b, r in baselines.items():

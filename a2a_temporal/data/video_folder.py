@@ -21,7 +21,7 @@ from .video_io import VIDEO_SUFFIXES, read_video
 class VideoDataConfig:
     """Where the videos are and how to read them (shared by the VAE and predictor tools)."""
 
-    root: str = ""  # folder of videos (e.g. from tools/render_videos.py); split train/val by file
+    root: str = ""  # folder of videos (e.g. from tools/render_videos.py), or several joined by commas
     size: int = 64  # frames are resized to size x size
     val_every: int = 10  # every val_every-th video (sorted) is held out
     frame_stride: int = 1
@@ -45,6 +45,20 @@ def list_videos(root: str | Path) -> list[Path]:
     if not files:
         raise DataError(f"{root}: no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
     return files
+
+
+def video_roots(root: str | Path) -> list[Path]:
+    """``"a,b"`` -> ``[a, b]``: several folders (tasks) read as one data set."""
+    parts = [r.strip() for r in str(root).split(",") if r.strip()]
+    if not parts:
+        raise DataError("data.root is empty: expected a folder of videos (or several, joined by commas)")
+    return [Path(r) for r in parts]
+
+
+def split_roots(root: str | Path, split: str, val_every: int) -> list[Path]:
+    """The files of one split over every folder in ``root``, each folder split on its own, so a
+    folder's held-out files are the same whether it is read alone or beside others."""
+    return [f for r in video_roots(root) for f in split_files(list_videos(r), split, val_every)]
 
 
 def split_files(files: list[Path], split: str, val_every: int) -> list[Path]:
@@ -89,12 +103,15 @@ def subsample(clip: Clip, stride: int, phase: int = 0) -> Clip:
 
 def load_folder(root: str | Path, size: int, split: str = "train", val_every: int = 10, frame_stride: int = 1,
                 with_actions: bool = True, min_frames: int = 2, progress: bool = False,
-                all_phases: bool = False) -> list[Clip]:
+                all_phases: bool = False, max_files: int | None = None) -> list[Clip]:
     """Clips of one split. ``all_phases`` (training) adds the ``frame_stride - 1`` other
-    subsamplings of every video (frames 1, 1+s, ...; 2, 2+s, ...), each a clip of its own."""
+    subsamplings of every video (frames 1, 1+s, ...; 2, 2+s, ...), each a clip of its own.
+    ``max_files`` keeps that many files of the split, evenly spaced in sorted order."""
     from tqdm.auto import tqdm
 
-    files = split_files(list_videos(root), split, val_every)
+    files = split_roots(root, split, val_every)
+    if max_files is not None and 0 < max_files < len(files):
+        files = [files[round(i * (len(files) - 1) / max(1, max_files - 1))] for i in range(max_files)]
     clips = []
     for f in tqdm(files, desc=f"read {split} videos", disable=not progress, dynamic_ncols=True):
         full = load_clip(f, size, 1, with_actions)
