@@ -400,8 +400,10 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
         (bench / f"life_{split}.json").write_text(json.dumps({
             "videos": "data/life", "split": split, "scored_videos": 18 if split == "train" else 2,
             "copy_last_next_frame_psnr": 20.0, "command": f"python tools/benchmark_video.py --split {split}",
+            "copy_last_rollout_psnr": [20.0, 18.0, 17.0],
             "models": {"a2a": {"steps": 1, "next_frame_psnr": pred, "true_latent_psnr": 38.0,
-                               **({"video_gain_db": 1.1, "gain_ci95": [-0.5, 2.5]} if split == "val" else {})}}}))
+                               **({"video_gain_db": 1.1, "gain_ci95": [-0.5, 2.5],
+                                   "rollout_psnr": [22.0, 17.0, 18.0]} if split == "val" else {})}}}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
                       "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
@@ -419,7 +421,8 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text
     assert "`life_train`: data/life, 18 training files" in text and "`life_val`: data/life, 2 held-out files" in text
     assert "| a2a | 1 | 25.00 dB | 20.00 dB | +5.00 dB | - | 38.00 dB |" in text  # a file without intervals
-    assert "| a2a | 1 | 21.00 dB | 20.00 dB | +1.00 dB | +1.10 dB [-0.50, +2.50] | 38.00 dB |" in text
+    # the rollout column: the worst horizon (here the 2nd, below copy-last) and the last one
+    assert "| a2a | 1 | 21.00 dB | 20.00 dB | +1.00 dB | +1.10 dB [-0.50, +2.50] | 38.00 dB | -1.00 dB (h2) / +1.00 dB (h3) |" in text
 
 
 def test_collected_results_rebuild_the_same_tables(tmp_path):

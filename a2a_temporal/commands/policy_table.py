@@ -363,13 +363,18 @@ def _video_bench(d: dict) -> str:
             lines.append("")
         lines += [f"`{Path(key).name}`: {r['videos']}, {n} {split}", "",
                   "| model | steps | next-frame PSNR | copy-last | gain | gain per video [95 % interval over videos] | "
-                  "true next latent (ceiling) |", "|---|---|---|---|---|---|---|"]
+                  "true next latent (ceiling) | rollout gain over copy-last: worst horizon / last |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, m in r["models"].items():
             ci = (f"{m['video_gain_db']:+.2f} dB [{m['gain_ci95'][0]:+.2f}, {m['gain_ci95'][1]:+.2f}]"
                   if m.get("gain_ci95") and m.get("video_gain_db") is not None else "-")
+            roll, copy = m.get("rollout_psnr") or [], r.get("copy_last_rollout_psnr") or []
+            gains = [a - b for a, b in zip(roll, copy)]
+            rg = (f"{min(gains):+.2f} dB (h{gains.index(min(gains)) + 1}) / {gains[-1]:+.2f} dB (h{len(gains)})"
+                  if gains else "-")
             lines.append(f"| {name} | {m['steps']} | {m['next_frame_psnr']:.2f} dB | {r['copy_last_next_frame_psnr']:.2f} dB | "
                          f"{m['next_frame_psnr'] - r['copy_last_next_frame_psnr']:+.2f} dB | {ci} | "
-                         f"{m['true_latent_psnr']:.2f} dB |")
+                         f"{m['true_latent_psnr']:.2f} dB | {rg} |")
         lines += ["", f"`{r['command']}`"]
     return "\n".join(lines)
 
@@ -407,6 +412,8 @@ RESULT_TABLES = {
     "video-pipeline": ("video_pipeline/*/pipeline.json", _video_pipeline),
     "policy-curves": ("curves/policy_*.json", _curves),
     "video-bench": ("video_bench/*.json", _video_bench),
+    "video-robot": ("video_robot/*.json", _video_bench),
+    "video-curves": ("curves/video_*.json", _curves),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
