@@ -18,8 +18,9 @@ The verdict in ``pipeline.json``: ``learned`` when the held-out next-frame PSNR 
 ``--margin`` dB (0.5) above copy-last and the bootstrap interval of the gain over the held-out
 videos excludes zero (``not shown`` when it does not), otherwise ``no better than copy-last``, with the VAE named as
 the limit when even the true next latent is not ``--margin`` above copy-last, and the number of
-videos named when the gain on the training files exceeds the held-out gain by twice the margin (the
-predictor memorises its videos). Every stage runs as
+videos named when the gain on the training files (per video, on up to 20 of them, in
+``report/train_files.json``) exceeds the held-out gain by twice the margin (the predictor
+memorises its videos). Every stage runs as
 its own process with the command recorded; a stage whose output exists is skipped (``--force``
 redoes all).
 """
