@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .video_folder import list_videos, video_roots
+from .video_folder import split_roots
 from .video_io import read_video, video_shape
 
 SIZES = (32, 64, 128)
@@ -47,7 +47,7 @@ def probe_folder(root: str | Path, context: int = 2, max_size: int = 64, min_cha
 
     Returns a JSON-able dict: the choices, the per-stride change curve they came from, and the
     folder's statistics (videos, frames, native sizes)."""
-    files = [f for r in video_roots(root) for f in list_videos(r)]
+    files = split_roots(root, "all", 0)
     if len(files) < 2:
         raise DataError(f"{root}: {len(files)} video file; at least 2 are needed (one is held out for the report)")
     shapes = [video_shape(f) for f in files]
