@@ -244,6 +244,21 @@ def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
     assert r.returncode != 0 and "test_10step.json" in r.stderr.strip().splitlines()[-1]
 
 
+def test_peer_sources_get_their_own_table_beside_a2a(tmp_path):
+    from a2a_temporal.commands.policy_table import aggregate, collect, render
+
+    write_run(tmp_path, "pushcube", "a2a", 0, 0.96, 0.96)
+    write_run(tmp_path, "pushcube", "a2a+legendre", 0, 0.80, 0.80)
+    write_run(tmp_path, "pushcube", "a2a+recovery", 0, 0.90, 0.90)
+    write_run(tmp_path, "stackcube", "a2a", 0, 0.60, 0.10)
+    recs = collect(tmp_path)
+    rows = aggregate(recs)
+    sources = [ln for ln in render("sources", recs, rows).splitlines() if ln.startswith("| P") or ln.startswith("| S")]
+    assert [ln.split(" | ")[1] for ln in sources] == ["a2a", "a2a+legendre"]  # no StackCube: no source ran there
+    ablation = render("ablation", recs, rows)
+    assert "a2a+recovery" in ablation and "a2a+legendre" not in ablation
+
+
 def test_checkpoints_with_renamed_config_keys_still_load(tmp_path):
     from a2a_temporal.pretrained import load_pretrained
 

@@ -35,13 +35,18 @@ from a2a_temporal.utils import write_json_atomic
 
 TASK_ORDER = ["pushcube", "pickcube", "stackcube", "peginsertion"]
 
+# Run tags of the peers' flow starts (`policy.source`): their rows form the "sources" table.
+SOURCE_TAGS = ("legendre", "adaptive_mix", "last_action_gaussian")
+
 # Table name -> (kind, run-name patterns in display order, tasks or None for all). kind "test":
 # test-seed rows; "validation": the in-training (validation-seed) evaluations sweeps select on.
 TABLES = {
     "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm\+noclip", r"ddpm_latent",
                       r"regression", r"mip"],
              None),
-    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad).*", r"a2a_noise"], ["pushcube", "stackcube"]),
+    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad|" + "|".join(SOURCE_TAGS) + r").*", r"a2a_noise"],
+                 ["pushcube", "stackcube"]),
+    "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS], ["pushcube", "pickcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
 }
@@ -190,9 +195,11 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
         vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
     picked = _order([r for r in rows if keep(r)], patterns)
-    if name == "padding":  # a before/after pair only where the "before" run exists
-        before = {r["task"] for r in picked if r["run"].endswith("+repeat_pad")}
-        picked = [r for r in picked if r["task"] in before]
+    # Tables that compare against A2A show a task only where the compared run exists.
+    anchor = {"padding": ("repeat_pad",), "sources": SOURCE_TAGS}.get(name)
+    if anchor:
+        present = {r["task"] for r in picked if r["run"].split("+")[-1] in anchor}
+        picked = [r for r in picked if r["task"] in present]
     if not picked:
         return "_No result files for this table yet (its runs have not been made)._"
     return markdown_test(picked)
