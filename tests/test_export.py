@@ -290,10 +290,27 @@ def test_benchmark_reports_floor_breakdown_runtimes_and_sweep(demo_file, tmp_pat
     assert saved["command"].startswith("python tools/benchmark.py --config ") and "--calls 6" in saved["command"]
 
 
-@pytest.mark.parametrize("args, msg", [(["--variants", "a2a"], "--variants 'a2a': expected OBJECTIVE[/METHOD]:STEPS"),
+def test_benchmark_variants_can_name_a2a_flow_starts(demo_file, tmp_path):
+    from a2a_temporal.commands import benchmark as bench
+
+    a = bench.parse(["--config", str(ROOT / "configs/policy/pushcube_state.yaml"), "--variants", "a2a:1",
+                     "a2a+legendre:1", "a2a+last_action_gaussian:1", f"--dataset.path={demo_file}", *SMALL])
+    variants, ckpts, _, _ = bench.check_args(a)
+    policies, _ = bench.build_policies(a, variants, ckpts)
+    configs = {spec: p.config for spec, (p, _, _) in policies.items()}
+    assert configs["a2a:1"].source == "history_mlp" and configs["a2a+legendre:1"].source == "legendre"
+    assert configs["a2a+last_action_gaussian:1"].flow_space == "action" and configs["a2a:1"].flow_space == "latent"
+    batch = policies["a2a:1"][2].__getitems__([0])
+    for spec, (p, steps, _) in policies.items():
+        assert p.predict_action_chunk(batch, steps).shape[-2:] == (p.config.horizon, p.config.action_dim), spec
+
+
+@pytest.mark.parametrize("args, msg", [(["--variants", "a2a"], "--variants 'a2a': expected OBJECTIVE[+SOURCE][/METHOD]:STEPS"),
+                                       (["--variants", "flow+legendre:1"], "SOURCE (a2a only)"),
+                                       (["--variants", "a2a+noise:1"], "--variants 'a2a+noise:1'"),
                                        (["--variants", "foo:1"], "--variants 'foo:1'"),
                                        (["--variants", "a2a:0"], "--variants 'a2a:0'"),
-                                       (["--checkpoint", "a2a"], "--checkpoint 'a2a': expected OBJECTIVE=DIR"),
+                                       (["--checkpoint", "a2a"], "--checkpoint 'a2a': expected OBJECTIVE[+SOURCE]=DIR"),
                                        (["--checkpoint", "flow=x"], "no variant uses objective flow"),
                                        (["--runtimes", "tensorrt"], "--runtimes 'tensorrt'")])
 def test_benchmark_malformed_arguments_are_one_line_errors(capsys, args, msg):

@@ -8,7 +8,8 @@ What is timed (``--threads`` CPU threads, 1 by default), every item round by rou
 with all the others, so machine noise hits them alike and every ratio comes from one run:
 
 * variants: the same ActionFlowPolicy (same backbone and encoders) with a different objective and
-  number of steps, batch 1, timed around ``predict_action_chunk``; ratios against the first
+  number of steps (for a2a also another flow start: ``a2a+legendre:1``), batch 1, timed around
+  ``predict_action_chunk``; ratios against the first
   variant (the reference). ddpm / ddim variants get ``decoded_rollout_weight=0`` and
   ``objective.rollout_weight=0`` (training-only settings they refuse). Trained checkpoints can
   be given with ``--checkpoint objective=DIR`` (latency does not depend on the weights, so fresh
@@ -93,22 +94,36 @@ METHODS = ("euler", "midpoint", "heun", "ddpm", "ddim")
 
 
 def parse_variants(specs: list[str]) -> list[tuple[str, str, int]]:
-    """``["a2a:1", "ddpm/ddim:10", ...]`` -> ``[(spec, objective, steps), ...]`` (OBJECTIVE[/METHOD]:STEPS:
-    the trained objective, optionally another sampler of it); malformed -> ConfigError."""
+    """``["a2a:1", "a2a+legendre:1", "ddpm/ddim:10", ...]`` -> ``[(spec, key, steps), ...]``
+    (OBJECTIVE[+SOURCE][/METHOD]:STEPS: the trained objective, for a2a optionally another flow start
+    ``policy.source``, optionally another sampler of it; ``key`` is OBJECTIVE[+SOURCE]); malformed ->
+    ConfigError."""
+    from a2a_temporal.heads.action.sources import SOURCES
+
     out, seen = [], set()
     for spec in specs:
         head, sep, steps = spec.partition(":")
-        name, _, method = head.partition("/")
+        key, _, method = head.partition("/")
+        name, plus, source = key.partition("+")
         if not sep or name not in OBJECTIVES or not steps.isdigit() or int(steps) < 1 or \
-                (method and method not in METHODS):
-            raise ConfigError(f"--variants {spec!r}: expected OBJECTIVE[/METHOD]:STEPS with OBJECTIVE one of "
-                              f"{list(OBJECTIVES)}, METHOD one of {list(METHODS)} and STEPS a positive integer "
-                              "(e.g. a2a:1 flow:10 ddpm/ddim:10)")
+                (method and method not in METHODS) or (plus and (name != "a2a" or source not in SOURCES)):
+            raise ConfigError(f"--variants {spec!r}: expected OBJECTIVE[+SOURCE][/METHOD]:STEPS with OBJECTIVE one of "
+                              f"{list(OBJECTIVES)}, SOURCE (a2a only) one of {list(SOURCES)}, METHOD one of "
+                              f"{list(METHODS)} and STEPS a positive integer (e.g. a2a:1 a2a+legendre:1 flow:10 "
+                              "ddpm/ddim:10)")
         if spec in seen:
             raise ConfigError(f"--variants {spec!r} is given twice")
         seen.add(spec)
-        out.append((spec, name, int(steps)))
+        out.append((spec, key, int(steps)))
     return out
+
+
+def source_overrides(key: str) -> list[str]:
+    """Config overrides of a variant key's flow start (``a2a+last_action_gaussian`` flows in action space)."""
+    source = key.partition("+")[2]
+    if not source:
+        return []
+    return [f"--policy.source={source}"] + (["--policy.flow_space=action"] if source == "last_action_gaussian" else [])
 
 
 def method_of(spec: str) -> str | None:
@@ -121,8 +136,9 @@ def parse_checkpoints(specs: list[str], objectives: set[str]) -> dict[str, str]:
     out = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
-        if not sep or not path or name not in OBJECTIVES:
-            raise ConfigError(f"--checkpoint {spec!r}: expected OBJECTIVE=DIR with OBJECTIVE one of {list(OBJECTIVES)}")
+        if not sep or not path or name.partition("+")[0] not in OBJECTIVES:
+            raise ConfigError(f"--checkpoint {spec!r}: expected OBJECTIVE[+SOURCE]=DIR with OBJECTIVE one of "
+                              f"{list(OBJECTIVES)}")
         if name in out:
             raise ConfigError(f"--checkpoint {spec!r}: objective {name} already has a checkpoint ({out[name]})")
         if name not in objectives:
@@ -159,8 +175,9 @@ def build_policies(a, variants, ckpts):
     from a2a_temporal.heads.action.factory import make_policy
     from a2a_temporal.policy_setup import TrainPolicyConfig, load_demos, make_windows
 
-    def config_for(name: str):
-        extra = [f"--policy.objective.name={name}"]
+    def config_for(key: str):
+        name = key.partition("+")[0]
+        extra = [f"--policy.objective.name={name}"] + source_overrides(key)
         if name in NO_DIFFERENTIABLE_SAMPLER:
             extra += ["--policy.decoded_rollout_weight=0", "--policy.objective.rollout_weight=0"]
         return load_config(TrainPolicyConfig, a.config, a.overrides + extra)
@@ -181,9 +198,10 @@ def build_policies(a, variants, ckpts):
                 directory = resolve_pretrained(ckpts[name])
                 pol = ActionFlowPolicy.from_pretrained(directory)
                 pc = pol.config
-                if pc.objective.name != name:
+                objective, _, source = name.partition("+")
+                if pc.objective.name != objective or (source and pc.source != source):
                     raise ConfigError(f"--checkpoint {name}={ckpts[name]}: that policy was trained with objective "
-                                      f"{pc.objective.name!r}")
+                                      f"{pc.objective.name!r} and source {pc.source!r}")
                 dims = (meta.state_dim, meta.qpos_dim, meta.action_dim)
                 if (pc.state_dim, pc.qpos_dim, pc.action_dim) != dims:
                     raise ConfigError(f"--checkpoint {name}={ckpts[name]}: state/qpos/action dims "

@@ -411,6 +411,7 @@ RESULT_TABLES = {
     "toy-bimodal": ("toy_bimodal/toy_results.json", _toy_bimodal),
     "train-cost": ("benchmark/train_cost_pushcube_1thread.json", _train_cost),
     "latency": ("benchmark/latency.json", _latency),
+    "latency-sources": ("benchmark/latency_sources.json", _latency),
     "runtimes": ("benchmark/latency.json", _runtimes),
     "batch-sweep": ("benchmark/latency.json", _batch_sweep),
     "export": ("deploy/pushcube_a2a.json", _export),
