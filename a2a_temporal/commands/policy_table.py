@@ -426,6 +426,7 @@ RESULT_TABLES = {
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
     "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
+    "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
 }
 
 
