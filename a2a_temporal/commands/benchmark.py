@@ -119,11 +119,14 @@ def parse_variants(specs: list[str]) -> list[tuple[str, str, int]]:
 
 
 def source_overrides(key: str) -> list[str]:
-    """Config overrides of a variant key's flow start (``a2a+last_action_gaussian`` flows in action space)."""
+    """Config overrides of a variant key's flow start (a source that starts from an action, such as
+    ``a2a+last_action_gaussian``, flows in action space)."""
+    from a2a_temporal.heads.action.sources import ACTION_SPACE_SOURCES
+
     source = key.partition("+")[2]
     if not source:
         return []
-    return [f"--policy.source={source}"] + (["--policy.flow_space=action"] if source == "last_action_gaussian" else [])
+    return [f"--policy.source={source}"] + (["--policy.flow_space=action"] if source in ACTION_SPACE_SOURCES else [])
 
 
 def method_of(spec: str) -> str | None:

@@ -91,15 +91,15 @@ class PolicyConfig:
         if self.flow_space == "action" and self.objective.name == "a2a" and not self.use_prev_actions:
             raise ValueError("policy.flow_space=action with objective a2a flows from the previous actions: "
                              "policy.use_prev_actions must be true")
-        from .sources import SOURCES
+        from .sources import ACTION_SPACE_SOURCES, SOURCES
 
         if self.source not in SOURCES:
             raise ValueError(f"policy.source={self.source!r} is not one of {list(SOURCES)}")
         if self.source != "history_mlp" and self.objective.name != "a2a":
             raise ValueError(f"policy.source={self.source!r} is a flow start: it needs policy.objective.name=a2a "
                              f"(got {self.objective.name!r})")
-        if self.source == "last_action_gaussian" and self.flow_space != "action":
-            raise ValueError("policy.source=last_action_gaussian starts from an action: set policy.flow_space=action")
+        if self.source in ACTION_SPACE_SOURCES and self.flow_space != "action":
+            raise ValueError(f"policy.source={self.source} starts from an action: set policy.flow_space=action")
         if self.source_noise < 0 or self.legendre_degree < 0:
             raise ValueError(f"policy.source_noise and policy.legendre_degree must be >= 0, got {self.source_noise}, "
                              f"{self.legendre_degree}")

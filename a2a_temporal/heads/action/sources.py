@@ -17,6 +17,8 @@ import torch.nn as nn
 from .encoders import TokenMLP
 
 SOURCES = ("history_mlp", "legendre", "last_action_gaussian", "adaptive_mix")
+# Sources that start from an action, so the flow runs in action space (``policy.flow_space=action``).
+ACTION_SPACE_SOURCES = ("last_action_gaussian",)
 
 
 def legendre_basis(n: int, degree: int) -> torch.Tensor:
