@@ -211,3 +211,31 @@ def test_learning_curves_refuse_runs_without_evaluations(tmp_path):
     res = json.loads((tmp_path / "c.json").read_text())
     assert [p["value"] for p in res["curves"]["x"]] == [0.1, 0.7, 0.6]  # a resumed step keeps its last record
     assert res["summary"]["x"]["best"] == {"step": 50, "value": 0.7}
+
+
+def test_lavfi_domains_are_readable_videos_with_their_stated_change(tmp_path):
+    """scripts/make_lavfi_videos.py writes ordinary mp4 files (lavfi sources through PyAV); the
+    cellular automaton scrolls up one 2-pixel cell row per frame, the gradients change little, and
+    the pipeline's probe takes both folders."""
+    import subprocess
+    import sys
+
+    from a2a_temporal.data.video_io import read_video
+
+    root = Path(__file__).resolve().parents[1]
+    for source in ("cellauto", "gradients", "life"):
+        r = subprocess.run([sys.executable, str(root / "scripts" / "make_lavfi_videos.py"), "--source", source,
+                            "--out", str(tmp_path / source), "--videos", "3", "--frames", "8", "--size", "32"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(p.name for p in (tmp_path / source).iterdir()) == [f"{source}_{i:03d}.mp4" for i in range(3)]
+    v = np.asarray(read_video(tmp_path / "cellauto" / "cellauto_000.mp4")).astype(np.float32)
+    assert v.shape == (8, 32, 32, 3)
+    scrolled = np.abs(v[1:, :-2] - v[:-1, 2:]).mean()  # row r of frame t+1 is row r+2 of frame t
+    assert scrolled < 0.25 * np.abs(v[1:] - v[:-1]).mean()
+    g = np.asarray(read_video(tmp_path / "gradients" / "gradients_000.mp4")).astype(np.float32)
+    assert np.abs(g[1:] - g[:-1]).mean() < 0.1 * np.abs(v[1:] - v[:-1]).mean()
+    assert probe_folder(tmp_path / "cellauto", context=2)["frame_stride"] == 1
+    r = subprocess.run([sys.executable, str(root / "scripts" / "make_lavfi_videos.py"), "--source", "noise",
+                        "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "noise" in r.stderr
