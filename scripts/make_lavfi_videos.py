@@ -5,7 +5,7 @@ folder pipeline on footage it was not tuned on.
 
     .venv/bin/python scripts/make_lavfi_videos.py --source cellauto --out data/videos/cellauto32
     .venv/bin/python scripts/make_lavfi_videos.py --source gradients --out data/videos/gradients32
-        [--videos 20] [--frames 40] [--size 32] [--seed 0]
+        [--videos 50] [--frames 40] [--size 32] [--seed 0]
 
 Sources (each video draws its own seed and parameters from ``--seed``):
 
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--source", required=True, choices=SOURCES)
     p.add_argument("--out", required=True)
-    p.add_argument("--videos", type=int, default=20)
+    p.add_argument("--videos", type=int, default=50)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--size", type=int, default=32, help="frame size in pixels (even)")
     p.add_argument("--seed", type=int, default=0)
