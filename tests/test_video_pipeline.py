@@ -239,3 +239,26 @@ def test_lavfi_domains_are_readable_videos_with_their_stated_change(tmp_path):
     r = subprocess.run([sys.executable, str(root / "scripts" / "make_lavfi_videos.py"), "--source", "noise",
                         "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "noise" in r.stderr
+
+
+def test_vae_augmentation_keeps_frames_valid_and_changes_colours_and_layout():
+    from a2a_temporal.commands.train_vae import augment_frames
+
+    g = torch.Generator().manual_seed(0)
+    frames = torch.from_numpy(np.concatenate([sliding_square(4, size=32, seed=s) for s in range(8)]))  # (32, 32, 32, 3)
+    assert augment_frames(frames, "none") is frames
+    geo = augment_frames(frames, "geometry", g)
+    assert geo.dtype == torch.uint8 and geo.shape == frames.shape
+    # flips / turns move pixels but keep each frame's multiset of values
+    assert torch.equal(geo.flatten(1).sort(dim=1).values, frames.flatten(1).sort(dim=1).values)
+    assert not torch.equal(geo, frames)
+    col = augment_frames(frames, "colour", g)
+    assert col.dtype == torch.uint8 and col.shape == frames.shape
+    assert (col.float().mean(dim=(1, 2)) - frames.float().mean(dim=(1, 2))).abs().max() > 5
+
+
+def test_train_vae_refuses_an_unknown_augmentation(tmp_path):
+    d = write_folder(tmp_path / "v", n=2, T=8, size=32)
+    r = run_tool("train_vae.py", "--output-dir", tmp_path / "out", f"--data.root={d}", "--data.size=32",
+                 "--vae.image_size=32", "--augment=rotate")
+    assert r.returncode == 2 and "augment='rotate'" in r.stderr and "none, geometry, colour" in r.stderr
