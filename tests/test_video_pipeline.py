@@ -262,3 +262,12 @@ def test_train_vae_refuses_an_unknown_augmentation(tmp_path):
     r = run_tool("train_vae.py", "--output-dir", tmp_path / "out", f"--data.root={d}", "--data.size=32",
                  "--vae.image_size=32", "--augment=rotate")
     assert r.returncode == 2 and "augment='rotate'" in r.stderr and "none, geometry, colour" in r.stderr
+
+
+def test_the_verdict_says_when_the_vae_learned_its_training_videos():
+    from a2a_temporal.commands.video_pipeline import vae_gap_note
+
+    assert vae_gap_note(35.1, 34.0, "none") == "" and vae_gap_note(None, 20.6, "none") == ""
+    note = vae_gap_note(35.1, 20.6, "none")
+    assert "35.1 dB" in note and "20.6 dB" in note and "--vae-augment colour" in note
+    assert "--vae-augment" not in vae_gap_note(35.1, 20.6, "colour")

@@ -1,12 +1,14 @@
 """From a folder of ordinary videos to a trained VAE and next-frame predictor, with a verdict.
 
     python tools/video_pipeline.py --videos my_videos/ --output-dir runs/my_videos \
-        [--vae-iterations 1500] [--iterations 2000] [--threads 2]
+        [--vae-iterations 1500] [--vae-augment colour] [--iterations 2000] [--threads 2]
 
 1. **probe** (``a2a_temporal.data.video_probe``): frame size, VAE depth and frame stride chosen
    from the videos (written to ``probe.json`` with the numbers behind each choice); a folder whose
    videos are too short for the context is refused here, before any training.
-2. **VAE** (``tools/train_vae.py``) on the training files;
+2. **VAE** (``tools/train_vae.py``) on the training files, with flipped, turned and re-coloured
+   copies of them (``--vae-augment colour``, the default; ``none`` trains on the frames as they
+   are): a VAE trained on a few dozen videos otherwise learns their palettes;
 3. **predictor** (``tools/train_video.py``, a2a, 1 step), evaluated on the held-out files from
    iteration 0 on, so its learning curve starts at copy-last; with ``--baselines flow regression
    regression_residual`` the same data, VAE, backbone and budget also train those objectives;
@@ -87,6 +89,19 @@ def verdict_for(gain: float, ceiling: float, train_gain: float | None, margin: f
                                         f"longer or larger){few}")
 
 
+VAE_GAP_DB = 3.0  # training-frame minus held-out reconstruction PSNR that counts as a VAE that learned its videos
+
+
+def vae_gap_note(train_psnr: float | None, val_psnr: float | None, augment: str) -> str:
+    """A clause for the verdict when the VAE reconstructs its training frames far better than the
+    held-out ones: the predictor then works in a latent space that does not fit new videos."""
+    if train_psnr is None or val_psnr is None or train_psnr - val_psnr < VAE_GAP_DB:
+        return ""
+    fix = "more videos" + ("" if augment == "colour" else " or --vae-augment colour")
+    return (f"; the VAE reconstructs its training frames at {train_psnr:.1f} dB but held-out ones at "
+            f"{val_psnr:.1f} dB: it learned the training videos ({fix})")
+
+
 def stage(cmds: list, tool: str, args: list, done: bool = False) -> None:
     """Record the stage's command (always, so ``pipeline.json`` reproduces every stage); run it
     unless its output exists."""
@@ -110,6 +125,8 @@ def main(argv=None) -> dict:
     p.add_argument("--val-every", type=int, default=None,
                    help="every N-th file is held out (default: 10, or fewer so that one file is held out)")
     p.add_argument("--vae-iterations", type=int, default=1500)
+    p.add_argument("--vae-augment", default="colour", choices=["none", "geometry", "colour"],
+                   help="augmentation of the VAE's training frames (tools/train_vae.py --augment)")
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
     p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
@@ -142,7 +159,8 @@ def main(argv=None) -> dict:
     vae_dir, pred_dir, report = out / "vae", out / "predictor", out / "report"
     stage(cmds, "train_vae.py", ["--output-dir", vae_dir, *data, "--data.frame_stride=1", f"--vae.image_size={size}",
                                  f"--vae.block_out_channels=[{blocks}]", f"--train.iterations={a.vae_iterations}",
-                                 "--train.eval_every=0", f"--train.threads={a.threads}"],
+                                 "--train.eval_every=0", f"--train.threads={a.threads}"]
+          + ([f"--augment={a.vae_augment}"] if a.vae_augment != "none" else []),
           done=(vae_dir / "vae" / "model.safetensors").is_file())
     every = max(1, a.iterations // max(1, a.evals))
     runs = {"a2a": (pred_dir, ["--video.objective.name=a2a"], 1)}
@@ -183,14 +201,16 @@ def main(argv=None) -> dict:
     video_gain = m.get("video_gain_db")
     verdict, why = verdict_for(gain if video_gain is None else video_gain, ceiling, train_gain, a.margin, train_bench["scored_videos"],
                                tuple(ci) if ci else None, bench["held_out_videos"])
+    vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
+    why += vae_gap_note(vae_summary.get("train_psnr"), vae_summary.get("val_psnr"), a.vae_augment)
     baselines = {b: {"steps": bench["models"][b]["steps"], "next_frame_psnr": bench["models"][b]["next_frame_psnr"],
                      "gain_db": bench["models"][b]["next_frame_psnr"] - copy_last} for b in a.baselines}
-    vae_summary = json.loads((vae_dir / "vae_summary.json").read_text()) if (vae_dir / "vae_summary.json").is_file() else {}
     result = {"videos": a.videos, "probe": probe, "verdict": verdict, "why": why,
               "next_frame_psnr": m["next_frame_psnr"], "copy_last_psnr": copy_last,
               "gain_db": gain, "video_gain_db": video_gain, "gain_ci95": ci, "true_latent_gain_db": ceiling, "train_files_gain_db": train_gain,
               "train_files_scored": train_bench["scored_videos"], "baselines": baselines,
               "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
+              "vae_train_reconstruction_psnr": vae_summary.get("train_psnr"), "vae_augment": a.vae_augment,
               "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
               "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],
               "commands": cmds,
