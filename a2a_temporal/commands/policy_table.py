@@ -343,13 +343,15 @@ def _video_throughput(d: dict) -> str:
 
 
 def _video_pipeline(d: dict) -> str:
-    lines = ["| videos | size, stride | VAE recon. PSNR | true next latent (ceiling) | copy-last | a2a, 1 step | "
+    lines = ["| videos | size, stride | VAE recon. PSNR, held-out | true next latent (ceiling) | copy-last | a2a, 1 step | "
              "baselines (gain over copy-last) | verdict | command |", "|---|---|---|---|---|---|---|---|---|"]
     for r in d.values():
         p = r["probe"]
         base = ", ".join(f"{b} {v['steps']} step{'s' if v['steps'] > 1 else ''}: {v['gain_db']:+.2f} dB"
                          for b, v in r.get("baselines", {}).items()) or "-"
         vae = f"{r['vae_reconstruction_psnr']:.2f} dB" if r.get("vae_reconstruction_psnr") is not None else "-"
+        if r.get("vae_train_reconstruction_psnr") is not None:
+            vae += f" (training frames {r['vae_train_reconstruction_psnr']:.2f})"
         ceil = f"{r['copy_last_psnr'] + r['true_latent_gain_db']:.2f} dB" if "true_latent_gain_db" in r else "-"
         ci = (f"; per video {r['video_gain_db']:+.2f}, {r['gain_ci95'][0]:+.2f} to {r['gain_ci95'][1]:+.2f}"
               if r.get("gain_ci95") and r.get("video_gain_db") is not None else "")

@@ -1,14 +1,14 @@
 """From a folder of ordinary videos to a trained VAE and next-frame predictor, with a verdict.
 
     python tools/video_pipeline.py --videos my_videos/ --output-dir runs/my_videos \
-        [--vae-iterations 1500] [--vae-augment colour] [--iterations 2000] [--threads 2]
+        [--vae-iterations 1500] [--vae-augment none] [--iterations 2000] [--threads 2]
 
 1. **probe** (``a2a_temporal.data.video_probe``): frame size, VAE depth and frame stride chosen
    from the videos (written to ``probe.json`` with the numbers behind each choice); a folder whose
    videos are too short for the context is refused here, before any training.
-2. **VAE** (``tools/train_vae.py``) on the training files, with flipped, turned and re-coloured
-   copies of them (``--vae-augment colour``, the default; ``none`` trains on the frames as they
-   are): a VAE trained on a few dozen videos otherwise learns their palettes;
+2. **VAE** (``tools/train_vae.py``) on the training files (``--vae-augment colour`` trains it on
+   flipped, turned and re-coloured copies of them, for folders whose few videos each have their
+   own palette: the VAE otherwise learns the palettes; the verdict says when that happened);
 3. **predictor** (``tools/train_video.py``, a2a, 1 step), evaluated on the held-out files from
    iteration 0 on, so its learning curve starts at copy-last; with ``--baselines flow regression
    regression_residual`` the same data, VAE, backbone and budget also train those objectives;
@@ -125,8 +125,9 @@ def main(argv=None) -> dict:
     p.add_argument("--val-every", type=int, default=None,
                    help="every N-th file is held out (default: 10, or fewer so that one file is held out)")
     p.add_argument("--vae-iterations", type=int, default=1500)
-    p.add_argument("--vae-augment", default="colour", choices=["none", "geometry", "colour"],
-                   help="augmentation of the VAE's training frames (tools/train_vae.py --augment)")
+    p.add_argument("--vae-augment", default="none", choices=["none", "geometry", "colour"],
+                   help="augmentation of the VAE's training frames (tools/train_vae.py --augment); the verdict "
+                        "suggests colour when the VAE reconstructs held-out frames far worse than training ones")
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
     p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
