@@ -242,7 +242,7 @@ def test_lavfi_domains_are_readable_videos_with_their_stated_change(tmp_path):
 
 
 def test_vae_augmentation_keeps_frames_valid_and_changes_colours_and_layout():
-    from a2a_temporal.commands.train_vae import augment_frames
+    from a2a_temporal.heads.video.data import augment_frames
 
     g = torch.Generator().manual_seed(0)
     frames = torch.from_numpy(np.concatenate([sliding_square(4, size=32, seed=s) for s in range(8)]))  # (32, 32, 32, 3)

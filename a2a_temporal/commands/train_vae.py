@@ -24,10 +24,10 @@ import torch
 
 from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
-from a2a_temporal.data.video_folder import VideoDataConfig, load_folder
+from a2a_temporal.data.video_folder import AUGMENTS, VideoDataConfig, load_folder
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import VAEConfig, VideoVAE
-from a2a_temporal.heads.video.data import FrameDataset, identity_collate
+from a2a_temporal.heads.video.data import FrameDataset, augment_collate
 from a2a_temporal.metrics import per_frame_psnr
 from a2a_temporal.training import TrainConfig, Trainer
 
@@ -42,45 +42,6 @@ class TrainVAEConfig:
         best_metric="val_psnr", threads=2))
     val_frames: int = 512  # held-out frames used for the PSNR report
     augment: str = "none"  # none | geometry (flips, 90-degree turns) | colour (geometry + channel permutation / gain / offset)
-
-
-AUGMENTS = ("none", "geometry", "colour")
-
-
-def augment_frames(frames: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A randomly transformed copy of uint8 frames ``(B, H, W, 3)`` (one draw per frame).
-
-    ``geometry``: horizontal / vertical flips and, for square frames, a quarter turn; ``colour``
-    adds a permutation of the RGB channels and a per-channel gain in [0.6, 1.4] and offset in
-    [-40, 40] grey levels (clamped). Only the VAE sees these: it has to reconstruct whatever it is
-    given, so they widen what it learns to encode without changing any task.
-    """
-    if mode == "none":
-        return frames
-    b = frames.shape[0]
-    x = frames.clone()
-    r = torch.rand(b, 3, generator=generator)
-    square = frames.shape[1] == frames.shape[2]
-    for i in range(b):
-        f = x[i]
-        if r[i, 0] < 0.5:
-            f = f.flip(1)
-        if r[i, 1] < 0.5:
-            f = f.flip(0)
-        if square and r[i, 2] < 0.5:
-            f = f.transpose(0, 1)
-        x[i] = f.clone()
-    if mode == "colour":
-        perm = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)
-        x = torch.gather(x, 3, perm[:, None, None, :].expand_as(x))
-        gain = 0.6 + 0.8 * torch.rand(b, 1, 1, 3, generator=generator)
-        offset = -40.0 + 80.0 * torch.rand(b, 1, 1, 3, generator=generator)
-        x = (x.float() * gain + offset).round().clamp(0, 255).to(torch.uint8)
-    return x
-
-
-def augment_collate(batch: dict, mode: str) -> dict:
-    return {"frames": augment_frames(batch["frames"], mode)}
 
 
 @torch.no_grad()
@@ -124,8 +85,8 @@ def main(argv=None) -> dict:
         print(f"\n[eval @ {step}] held-out reconstruction PSNR {psnr:.2f} dB", flush=True)
         return {"val_psnr": psnr}
 
-    collate = identity_collate if cfg.augment == "none" else partial(augment_collate, mode=cfg.augment)
-    trainer = Trainer(vae, data, cfg.train, cfg.output_dir, eval_fn=eval_fn, collate_fn=collate,
+    trainer = Trainer(vae, data, cfg.train, cfg.output_dir, eval_fn=eval_fn,
+                      collate_fn=partial(augment_collate, mode=cfg.augment),
                       run_config=to_dict(cfg))
     summary = trainer.fit()
     best = Path(cfg.output_dir) / "checkpoints" / "best" / "pretrained_model"

@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 
 from a2a_temporal.cli import run_cli, run_tool
+from a2a_temporal.data.video_folder import AUGMENTS
 from a2a_temporal.data.video_probe import probe_folder
 from a2a_temporal.utils import write_json_atomic
 
@@ -125,7 +126,7 @@ def main(argv=None) -> dict:
     p.add_argument("--val-every", type=int, default=None,
                    help="every N-th file is held out (default: 10, or fewer so that one file is held out)")
     p.add_argument("--vae-iterations", type=int, default=1500)
-    p.add_argument("--vae-augment", default="none", choices=["none", "geometry", "colour"],
+    p.add_argument("--vae-augment", default="none", choices=AUGMENTS,
                    help="augmentation of the VAE's training frames (tools/train_vae.py --augment); the verdict "
                         "suggests colour when the VAE reconstructs held-out frames far worse than training ones")
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")

@@ -16,6 +16,10 @@ import numpy as np
 from ..errors import DataError
 from .video_io import VIDEO_SUFFIXES, read_video
 
+# Augmentations of the VAE's training frames (a2a_temporal.heads.video.data.augment_frames);
+# here, torch-free, so that tools/video_pipeline.py can offer them without importing torch.
+AUGMENTS = ("none", "geometry", "colour")
+
 
 @dataclass
 class VideoDataConfig:

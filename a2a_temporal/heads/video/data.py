@@ -26,6 +26,42 @@ class FrameDataset(Dataset):
         return {"frames": self.frames[torch.as_tensor(idx)]}
 
 
+def augment_frames(frames: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A randomly transformed copy of uint8 frames ``(B, H, W, 3)`` (one draw per frame).
+
+    ``geometry``: horizontal / vertical flips and, for square frames, a quarter turn; ``colour``
+    adds a permutation of the RGB channels and a per-channel gain in [0.6, 1.4] and offset in
+    [-40, 40] grey levels (clamped). Only the VAE sees these: it has to reconstruct whatever it is
+    given, so they widen what it learns to encode without changing any task.
+    """
+    if mode == "none":
+        return frames
+    b = frames.shape[0]
+    x = frames.clone()
+    r = torch.rand(b, 3, generator=generator)
+    square = frames.shape[1] == frames.shape[2]
+    for i in range(b):
+        f = x[i]
+        if r[i, 0] < 0.5:
+            f = f.flip(1)
+        if r[i, 1] < 0.5:
+            f = f.flip(0)
+        if square and r[i, 2] < 0.5:
+            f = f.transpose(0, 1)
+        x[i] = f.clone()
+    if mode == "colour":
+        perm = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)
+        x = torch.gather(x, 3, perm[:, None, None, :].expand_as(x))
+        gain = 0.6 + 0.8 * torch.rand(b, 1, 1, 3, generator=generator)
+        offset = -40.0 + 80.0 * torch.rand(b, 1, 1, 3, generator=generator)
+        x = (x.float() * gain + offset).round().clamp(0, 255).to(torch.uint8)
+    return x
+
+
+def augment_collate(batch: dict, mode: str) -> dict:
+    return {"frames": augment_frames(batch["frames"], mode)}
+
+
 class LatentWindows(Dataset):
     """(clip, t) windows over per-clip latents ``(T, C, h, w)``, ``t >= 1``::
 
