@@ -319,3 +319,31 @@ def test_recovery_demos_perturb_the_executed_arm_targets(demos, tmp_path):
     assert rough(noisy) > 5 * rough(clean)  # planned paths are smooth; the executed noisy ones are not
     for a in noisy:
         assert set(np.unique(a[:, 7])) <= {-1.0, 1.0}  # the gripper command is the planner's own
+
+
+@pytest.mark.slow
+def test_displacement_demos_move_the_object_and_the_planner_solves_again(tmp_path):
+    """--displace: the cube jumps by the recorded distance right after the recorded action, in the
+    converted (pd_ee_delta_pos) episodes too, nowhere else, and the episodes still succeed."""
+    from a2a_temporal.data.maniskill import read_demos
+    from a2a_temporal.envs.demos import PlannerDisplacement, make_dataset
+
+    with pytest.raises(DataError, match="PegInsertionSide-v1"):
+        PlannerDisplacement(None, "PegInsertionSide-v1", 4.0)
+    with pytest.raises(DataError, match="distance > 0"):
+        PlannerDisplacement(None, "PushCube-v1", 0.0)
+    s = make_dataset("PushCube-v1", 2, "state", "pd_ee_delta_pos", tmp_path / "moved", progress=False,
+                     displace_cm=6.0, displace_prob=1.0, displace_steps=(20, 40))
+    assert s["displaced_demos"] == 2 and len(read_demos(s["path"])[1]) == 2
+    meta = json.loads(Path(s["path"]).with_suffix(".json").read_text())
+    with h5py.File(s["path"]) as f:
+        for ep in meta["episodes"]:
+            event = s["displacements"][str(ep["episode_seed"])]
+            assert 20 <= event["step"] <= 40 and 0.02 - 1e-6 <= event["distance_m"] <= 0.06 + 1e-6
+            traj = f[f"traj_{ep['episode_id']}"]
+            xy = traj["env_states"]["actors"]["cube"][:, :2]
+            jumps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+            assert int(jumps.argmax()) == event["step"]
+            assert abs(jumps.max() - np.linalg.norm(event["vector_xy"])) < 3e-3
+            assert np.sort(jumps)[-2] < 0.01  # every other step: the ordinary pushing motion
+            assert bool(traj["success"][-1]) and len(traj["actions"]) > event["step"] + 10  # solved again

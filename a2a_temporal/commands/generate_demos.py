@@ -4,7 +4,11 @@
         --control-mode pd_ee_delta_pos --out data/PushCube-v1/state
 
 ``--action-noise SIGMA [--noise-rho RHO]`` makes recovery demos: the planner's executed arm targets
-are perturbed while it keeps solving from wherever the arm ends up. Only successful episodes are kept; they are replayed by ManiSkill's replay tool into the
+are perturbed while it keeps solving from wherever the arm ends up. ``--displace CM`` moves the task
+object mid-episode (the ``displace`` robustness suite's rule, a distance drawn from [CM/3, CM] cm,
+after an action drawn from ``--displace-steps``, in a fraction ``--displace-prob`` of the episodes)
+and the planner solves again from there; those episodes are converted by the toolkit's own replay,
+which moves the object at the same step. Only successful episodes are kept; they are replayed by ManiSkill's replay tool into the
 requested observation and control modes. The dataset directory is written atomically and
 its ready-to-train h5 path is printed last. An environment that would need an asset download
 fails at once.
@@ -35,6 +39,12 @@ def parse(argv=None):
                    help="recovery demos: std (rad) of Gaussian noise on the planner's executed arm joint targets")
     p.add_argument("--noise-rho", type=float, default=0.0,
                    help="correlation of that noise from step to step (0: independent, as DART; 0.9: slow drifts)")
+    p.add_argument("--displace", type=float, default=0.0, metavar="CM",
+                   help="recovery demos: move the object by up to CM cm mid-episode and re-plan (0: off)")
+    p.add_argument("--displace-prob", type=float, default=0.5,
+                   help="fraction of the episodes that are displaced (the rest stay clean)")
+    p.add_argument("--displace-steps", type=int, nargs=2, default=(20, 60), metavar=("FIRST", "LAST"),
+                   help="the displacement follows an action drawn uniformly from FIRST..LAST")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
@@ -43,12 +53,15 @@ def parse(argv=None):
 def main(argv=None) -> dict:
     a = parse(argv)
     noise = f"-noise{a.action_noise:g}" + (f"-rho{a.noise_rho:g}" if a.noise_rho else "") if a.action_noise else ""
+    noise += f"-displace{a.displace:g}-p{a.displace_prob:g}" if a.displace else ""
     out = Path(a.out or f"data/{a.env_id}/{a.obs_mode}-{a.control_mode}-{a.num_demos}{noise}")
     summary = make_dataset(a.env_id, a.num_demos, a.obs_mode, a.control_mode, out, seed=a.seed,
                            image_size=a.image_size, num_procs=a.num_procs, progress=not a.quiet,
-                           action_noise=a.action_noise, noise_rho=a.noise_rho)
+                           action_noise=a.action_noise, noise_rho=a.noise_rho, displace_cm=a.displace,
+                           displace_prob=a.displace_prob, displace_steps=tuple(a.displace_steps))
     print(json.dumps({k: summary[k] for k in ("env_id", "num_demos", "obs_mode", "control_mode",
-                                              "planner_success_rate", "total_seconds")}))
+                                              "planner_success_rate", "displaced_demos", "total_seconds")
+                      if k in summary}))
     print(summary["path"])
     return summary
 

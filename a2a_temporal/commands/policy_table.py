@@ -429,6 +429,7 @@ RESULT_TABLES = {
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
     "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
     "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
+    "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
 }
 
 

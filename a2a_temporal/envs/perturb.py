@@ -441,33 +441,11 @@ class PerturbWrapper(_Wrapper):
         rec = self._record
         if not self.active or rec["applied_step"] is not None or self.t < rec["planned_step"]:
             return False
-        actor = getattr(base, self.task.obj)
-        hs = _half_size(base)
-        pos = actor.pose.p[0].cpu().numpy().astype(np.float64)
-        if self.task.can_lift:
-            grasped = bool(np.asarray(base.agent.is_grasping(actor).cpu()).reshape(-1)[0])
-            if grasped or pos[2] > hs + 5e-3:
-                rec["waited_for_release"] = True
-                return False
-        d = self.value / 100.0
-        theta0 = math.radians(rec["direction_deg"])
-        tcp = base.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)
-        others = [_xy(getattr(base, n)) for n in self.task.others]
-        chosen, tries = None, 0
-        for j in range(8):
-            tries += 1
-            th = theta0 + j * math.pi / 4
-            new = pos[:2] + d * np.array([math.cos(th), math.sin(th)])
-            if _free(new, hs, tcp, others):
-                chosen = new
-                break
-        if chosen is None:  # nowhere free: apply the drawn direction anyway and say so
-            chosen = pos[:2] + d * np.array([math.cos(theta0), math.sin(theta0)])
-            rec["forced"] = True
-        _set_xy(actor, chosen)
-        after = actor.pose.p[0].cpu().numpy().astype(np.float64)
-        rec.update(applied_step=self.t, vector_xy=(chosen - pos[:2]).tolist(), pos_before=pos.tolist(),
-                   pos_after=after.tolist(), direction_tries=tries)
+        moved = displace_object(base, self.task, self.value / 100.0, math.radians(rec["direction_deg"]))
+        if moved is None:
+            rec["waited_for_release"] = True
+            return False
+        rec.update(applied_step=self.t, **moved)
         return True
 
     # -- visual
@@ -567,6 +545,40 @@ class PerturbWrapper(_Wrapper):
 
 
 # ----------------------------------------------------------------------------- scene helpers
+
+def displace_object(base, task: TaskSpec, distance_m: float, theta0: float) -> dict | None:
+    """Move ``task.obj`` sideways by ``distance_m`` in direction ``theta0`` (radians), or the next
+    of 8 directions 45 deg apart that keeps it on the table, off the other cubes and away from a
+    low gripper (the ``displace`` suite's rule; the drawn direction is forced when none is free).
+    Returns what was done, or None (nothing moved) while a liftable object is grasped or lifted."""
+    actor = getattr(base, task.obj)
+    hs = _half_size(base)
+    pos = actor.pose.p[0].cpu().numpy().astype(np.float64)
+    if task.can_lift:
+        grasped = bool(np.asarray(base.agent.is_grasping(actor).cpu()).reshape(-1)[0])
+        if grasped or pos[2] > hs + 5e-3:
+            return None
+    tcp = base.agent.tcp.pose.p[0].cpu().numpy().astype(np.float64)
+    others = [_xy(getattr(base, n)) for n in task.others]
+    chosen, tries, forced = None, 0, False
+    for j in range(8):
+        tries += 1
+        th = theta0 + j * math.pi / 4
+        new = pos[:2] + distance_m * np.array([math.cos(th), math.sin(th)])
+        if _free(new, hs, tcp, others):
+            chosen = new
+            break
+    if chosen is None:  # nowhere free: apply the drawn direction anyway and say so
+        chosen = pos[:2] + distance_m * np.array([math.cos(theta0), math.sin(theta0)])
+        forced = True
+    _set_xy(actor, chosen)
+    after = actor.pose.p[0].cpu().numpy().astype(np.float64)
+    out = dict(vector_xy=(chosen - pos[:2]).tolist(), pos_before=pos.tolist(), pos_after=after.tolist(),
+               direction_tries=tries)
+    if forced:
+        out["forced"] = True
+    return out
+
 
 def _half_size(base) -> float:
     hs = getattr(base, "cube_half_size", 0.02)
