@@ -46,7 +46,8 @@ TABLES = {
              None),
     "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad|" + "|".join(SOURCE_TAGS) + r").*", r"a2a_noise"],
                  ["pushcube", "stackcube"]),
-    "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS], ["pushcube", "pickcube"]),
+    "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
+                ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
 }
