@@ -8,7 +8,7 @@ tables can be regenerated from a clone without the checkpoints:
 Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
 ``metrics.jsonl`` and ``eval/test_*.json`` (per-episode files and checkpoints stay behind); the
 toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
-``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/`` and ``video_robot/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report. Files are written atomically; nothing under ``--out`` is deleted.
+``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/`` and ``video_robot_flow/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report. Files are written atomically; nothing under ``--out`` is deleted.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.js
             "deploy/*.json", "video_pipeline/*/pipeline.json", "video_pipeline/*/probe.json",
             "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png",
             "curves/*.json", "curves/*.png", "video_bench/*.json", "video_bench/*.png",
-            "video_robot/*.json", "video_robot/*.png"]
+            "video_robot/*.json", "video_robot/*.png",
+            "video_robot_flow/*.json", "video_robot_flow/*.png"]
 LIMIT = 2_000_000  # bytes per file: result files only
 
 

@@ -424,6 +424,7 @@ RESULT_TABLES = {
     "policy-curves": ("curves/policy_*.json", _curves),
     "video-bench": ("video_bench/*.json", _video_bench),
     "video-robot": ("video_robot/*.json", _video_bench),
+    "video-robot-flow": ("video_robot_flow/*.json", _video_bench),
     "video-curves": ("curves/video_*.json", _curves),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
