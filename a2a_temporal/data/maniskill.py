@@ -139,6 +139,14 @@ def read_meta(path: str | Path) -> dict:
     return meta
 
 
+def episode_seed(ep: dict) -> int | None:
+    """The reset seed of one episode entry of a ManiSkill trajectory .json (None if unknown)."""
+    seed = ep.get("episode_seed", (ep.get("reset_kwargs") or {}).get("seed"))
+    if isinstance(seed, list):
+        seed = seed[0] if len(seed) == 1 else None
+    return None if seed is None else int(seed)
+
+
 def read_demos(path: str | Path, max_episodes: int | None = None, load_images: bool = True) -> tuple[DemoMeta, list[Episode]]:
     """Read a ManiSkill trajectory file; every problem is a DataError naming file and key."""
     path = Path(path)
@@ -153,11 +161,9 @@ def read_demos(path: str | Path, max_episodes: int | None = None, load_images: b
     episodes, qpos_dim, camera, image_size = [], None, None, None
     seed_of = {}
     for ep in meta["episodes"]:
-        seed = ep.get("episode_seed", (ep.get("reset_kwargs") or {}).get("seed"))
-        if isinstance(seed, list):
-            seed = seed[0] if len(seed) == 1 else None
+        seed = episode_seed(ep)
         if "episode_id" in ep and seed is not None:
-            seed_of[f"traj_{ep['episode_id']}"] = int(seed)
+            seed_of[f"traj_{ep['episode_id']}"] = seed
     episode_seeds = []
     with _open(path) as f:
         keys = sorted((k for k in f.keys() if k.startswith("traj_")), key=lambda k: int(k.split("_")[1]))

@@ -16,6 +16,7 @@ import math
 import time
 from pathlib import Path
 
+from ..data.maniskill import episode_seed
 from ..errors import DataError
 from ..pretrained import atomic_directory
 from .maniskill import check_env_offline, import_maniskill, render_backend
@@ -116,7 +117,6 @@ class PlannerDisplacement:
     def reset(self, *args, **kwargs):
         if self.hold_reset:  # the solver starts again after a displacement: the episode goes on
             return self.env.unwrapped.get_obs(), {}
-        self.t = 0
         return self.env.reset(*args, **kwargs)
 
     def step(self, action):
@@ -280,12 +280,10 @@ def convert_displaced(raw_h5: Path, displacements: dict, obs_mode: str, control_
         with h5py.File(raw_h5, "r") as f:
             for ep in tqdm(meta["episodes"], desc="convert (displaced)", disable=not progress):
                 reset_kwargs = dict(ep["reset_kwargs"])
-                seed = reset_kwargs.get("seed")
-                seed = seed[0] if isinstance(seed, list) else seed
                 env.reset(**reset_kwargs)
                 ori_env.reset(**reset_kwargs)
                 actions = f[f"traj_{ep['episode_id']}"]["actions"][:]
-                event = displacements.get(str(seed))
+                event = displacements.get(str(episode_seed(ep)))
                 with contextlib.redirect_stdout(io.StringIO()):
                     if event is None:
                         info = play(actions)
@@ -366,8 +364,7 @@ def make_dataset(env_id: str, num_demos: int, obs_mode: str, control_mode: str, 
                    "convert_seconds": round(time.perf_counter() - t1, 2),
                    "total_seconds": round(time.perf_counter() - t0, 2)}
         if displace_cm > 0:  # the events of the kept episodes, keyed by episode seed
-            seeds = {str(e.get("episode_seed", e["reset_kwargs"].get("seed")))
-                     for e in json.loads(converted.with_suffix(".json").read_text())["episodes"]}
+            seeds = {str(episode_seed(e)) for e in json.loads(converted.with_suffix(".json").read_text())["episodes"]}
             summary["displacements"] = {k: v for k, v in displacements.items() if k in seeds}
             summary["displaced_demos"] = len(summary["displacements"])
         (tmp / "dataset.json").write_text(json.dumps(summary, indent=2))
