@@ -5,6 +5,7 @@
         [--validation-only] [-- DOTTED OVERRIDES ...]
 
     TASK    pushcube | pickcube | stackcube | peginsertion  (configs/policy/TASK_state.yaml)
+            pickcube_rgb  (configs/policy/pickcube_rgb.yaml: 64 px camera images + proprioception)
     RECIPE  a file of configs/policy/recipes/ (a2a, flow, ddpm, regression, mip, ...)
     SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps)
 
@@ -26,7 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 TASKS = {"pushcube": "PushCube-v1", "pickcube": "PickCube-v1", "stackcube": "StackCube-v1",
-         "peginsertion": "PegInsertionSide-v1"}
+         "peginsertion": "PegInsertionSide-v1", "pickcube_rgb": "PickCube-v1"}
+RGB_IMAGE_SIZE = 64  # camera resolution of the rgb demos (the rgb configs' encoders are sized for it)
+
+
+def task_config(task: str) -> Path:
+    return ROOT / "configs/policy" / (f"{task}.yaml" if task.endswith("_rgb") else f"{task}_state.yaml")
 
 
 def yaml_get(path: Path, *keys):
@@ -57,7 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--validation-only", action="store_true", help="train only (sweeps select on validation)")
     p.add_argument("--runs", default="runs/policy")
     a = p.parse_args(argv)
-    task_cfg = ROOT / f"configs/policy/{a.task}_state.yaml"
+    task_cfg = task_config(a.task)
     recipe = ROOT / f"configs/policy/recipes/{a.recipe}.yaml"
     if not recipe.is_file():
         known = sorted(x.stem for x in (ROOT / "configs/policy/recipes").glob("*.yaml"))
@@ -71,8 +77,10 @@ def main(argv=None) -> int:
     if not h5.is_file():
         env_id = yaml_get(task_cfg, "policy", "env_id")
         control = yaml_get(task_cfg, "policy", "control_mode")
-        run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", "100", "--obs-mode", "state",
-             "--control-mode", control, "--out", h5.parent, "--quiet"])
+        obs_mode = yaml_get(task_cfg, "policy", "obs_mode") or "state"
+        image = ["--image-size", str(RGB_IMAGE_SIZE)] if obs_mode == "rgb" else []
+        run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", "100", "--obs-mode", obs_mode,
+             *image, "--control-mode", control, "--out", h5.parent, "--quiet"])
 
     train_cmd = [PY, "tools/train_policy.py", "--config", task_cfg.relative_to(ROOT), "--config",
                  recipe.relative_to(ROOT), "--output-dir", out.relative_to(ROOT), f"--train.seed={a.seed}", *overrides]
