@@ -26,13 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-TASKS = {"pushcube": "PushCube-v1", "pickcube": "PickCube-v1", "stackcube": "StackCube-v1",
-         "peginsertion": "PegInsertionSide-v1", "pickcube_rgb": "PickCube-v1"}
+# task -> its config in configs/policy/ (environment, control mode, demos, budget)
+TASKS = {"pushcube": "pushcube_state.yaml", "pickcube": "pickcube_state.yaml", "stackcube": "stackcube_state.yaml",
+         "peginsertion": "peginsertion_state.yaml", "pickcube_rgb": "pickcube_rgb.yaml"}
 RGB_IMAGE_SIZE = 64  # camera resolution of the rgb demos (the rgb configs' encoders are sized for it)
-
-
-def task_config(task: str) -> Path:
-    return ROOT / "configs/policy" / (f"{task}.yaml" if task.endswith("_rgb") else f"{task}_state.yaml")
 
 
 def yaml_get(path: Path, *keys):
@@ -63,7 +60,7 @@ def main(argv=None) -> int:
     p.add_argument("--validation-only", action="store_true", help="train only (sweeps select on validation)")
     p.add_argument("--runs", default="runs/policy")
     a = p.parse_args(argv)
-    task_cfg = task_config(a.task)
+    task_cfg = ROOT / "configs/policy" / TASKS[a.task]
     recipe = ROOT / f"configs/policy/recipes/{a.recipe}.yaml"
     if not recipe.is_file():
         known = sorted(x.stem for x in (ROOT / "configs/policy/recipes").glob("*.yaml"))

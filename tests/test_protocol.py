@@ -419,14 +419,7 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "models": {"a2a": {"steps": 1, "next_frame_psnr": pred, "true_latent_psnr": 38.0,
                                **({"video_gain_db": 1.1, "gain_ci95": [-0.5, 2.5],
                                    "rollout_psnr": [22.0, 17.0, 18.0]} if split == "val" else {})}}}))
-    rob = tmp_path / "robustness"
-    rob.mkdir()
-    for name, rates in (("a2a", (0.9, 0.5)), ("flow", (0.8, 0.7))):  # one file per policy, run side by side
-        (rob / f"pickcube_rgb_visual_{name}.json").write_text(json.dumps({
-            "suite": "visual", "levels": [0, 2], "command": f"python tools/benchmark.py robustness {name}",
-            "results": {name: [{"success_once": v, "success_once_ci95": [v - 0.1, v + 0.05]} for v in rates]}}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
-                      "<!-- table:robustness-visual -->\n<!-- /table:robustness-visual -->\n"
                       "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
                       "<!-- table:video-pipeline -->\n<!-- /table:video-pipeline -->\n"
@@ -438,10 +431,6 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| a2a, 1 step | 0.00 | 0.00 | 1.00 | 0.00 | 0.410 |" in text
     assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
     assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")
-    # the per-policy files of one suite merge into one table, each file's command below it
-    assert ("| policy | visual 0 | visual 2 |\n|---|---|---|\n| a2a | 0.90 (0.80-0.95) | 0.50 (0.40-0.55) |\n"
-            "| flow | 0.80 (0.70-0.85) | 0.70 (0.60-0.75) |\n\n`python tools/benchmark.py robustness a2a`\n\n"
-            "`python tools/benchmark.py robustness flow`") in text
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
     assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text

@@ -312,20 +312,6 @@ def _robustness_files(d: dict) -> str:
     return "\n\n".join(f"{_robustness(r)}\n\n`{r['command']}`" for r in d.values())
 
 
-def _robustness_merged(d: dict) -> str:
-    """Several result files of one suite and the same levels (say one per policy, run side by side):
-    one table with every policy's row, then each file's command."""
-    runs = list(d.values())
-    first = runs[0]
-    for path, r in d.items():
-        if r["suite"] != first["suite"] or list(r["levels"]) != list(first["levels"]):
-            raise DataError(f"{path}: suite {r['suite']} levels {r['levels']} differ from "
-                            f"{first['suite']} {first['levels']} of the other files of this table")
-    merged = {"suite": first["suite"], "levels": first["levels"],
-              "results": {name: rows for r in runs for name, rows in r["results"].items()}}
-    return _robustness(merged) + "".join(f"\n\n`{r['command']}`" for r in runs)
-
-
 def _export(d: dict) -> str:
     return (f"Parity of `{d['out']}` ({d['exporter']} exporter, {d['nodes']} nodes): max abs action difference "
             f"**{d['max_abs_diff']:.1e}** against PyTorch over {d['batches']} recorded batches ({d['windows']} demo "
@@ -448,7 +434,6 @@ RESULT_TABLES = {
     "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
     "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
-    "robustness-visual": ("robustness/pickcube_rgb_visual_*.json", _robustness_merged),
 }
 
 
