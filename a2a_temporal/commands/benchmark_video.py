@@ -36,7 +36,7 @@ def video_gain_db(pred, copy, truth) -> float | None:
     frames repeat the previous one (copy-last exact there: a per-frame PSNR of infinity, capped at
     100 dB, would swamp every other frame of the video). ``None`` when every frame repeats the last."""
     # one memory layout for all three: numpy's summation order follows the layout, and decoded frames
-    # come channels-last views of channels-first tensors (a gain of 1e-16 where the frames are equal)
+    # are channels-last views of channels-first tensors (a gain of 1e-16 where the frames are equal)
     f = lambda x: np.ascontiguousarray(x, dtype=np.float64) / 255.0  # noqa: E731
     mse_copy = float(np.mean((f(copy) - f(truth)) ** 2))
     mse_pred = float(np.mean((f(pred) - f(truth)) ** 2))
