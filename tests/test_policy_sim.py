@@ -72,6 +72,7 @@ def test_end_to_end_demos_train_eval(demos, tmp_path):
     # 20 steps, re-planning every 8: 3 planning steps, each serving both environments in one call.
     assert res["policy_calls"] == 3 and lat["calls"] == 3 and lat["batch_size_max"] == 2 and lat["p50_ms"] > 0
     assert res["versions"]["mani_skill"] and res["policy_config"]["env_id"] == "PushCube-v1"
+    assert res["stages_reached"] == {} and res["stages_at_end"] == {}  # PushCube reports no sub-goal flags
     episodes = [json.loads(x) for x in out_json.with_name("eval.episodes.jsonl").read_text().splitlines()]
     assert [e["seed"] for e in episodes] == [1_000_007, 1_000_008]
     # Without --json the results go beside the checkpoints, never into a checkpoint directory.
@@ -347,3 +348,33 @@ def test_displacement_demos_move_the_object_and_the_planner_solves_again(tmp_pat
             assert abs(jumps.max() - np.linalg.norm(event["vector_xy"])) < 3e-3
             assert np.sort(jumps)[-2] < 0.01  # every other step: the ordinary pushing motion
             assert bool(traj["success"][-1]) and len(traj["actions"]) > event["step"] + 10  # solved again
+
+
+def test_stage_flags_come_from_the_real_task_info():
+    """StackCube's sub-goal flags are picked out of a real vector-env step (masks and success
+    dropped), and the per-episode records turn into rates."""
+    from functools import partial
+
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
+
+    from a2a_temporal.envs.evaluate import stage_flags, stage_rates
+    from a2a_temporal.envs.maniskill import make_env
+
+    fn = partial(make_env, "StackCube-v1", cpu_wrapper=True, obs_mode="state", control_mode="pd_ee_delta_pos",
+                 max_episode_steps=5)
+    envs = gym.vector.SyncVectorEnv([fn, fn], autoreset_mode=AutoresetMode.DISABLED)
+    try:
+        envs.reset(seed=[1_000_000, 1_000_001])
+        _, _, _, _, info = envs.step(np.zeros((2, 4), dtype=np.float32))
+    finally:
+        envs.close()
+    flags = stage_flags(info, 2)
+    assert set(flags) == {"is_cubeA_grasped", "is_cubeA_on_cubeB", "is_cubeA_static"}
+    assert all(v.dtype == bool and v.shape == (2,) for v in flags.values())
+    assert not flags["is_cubeA_grasped"].any() and not flags["is_cubeA_on_cubeB"].any()  # open gripper, no motion
+    records = [{"stages_reached": {"is_cubeA_grasped": True, "is_cubeA_on_cubeB": False}},
+               {"stages_reached": {"is_cubeA_grasped": True, "is_cubeA_on_cubeB": True}},
+               {"stages_reached": {"is_cubeA_grasped": False, "is_cubeA_on_cubeB": False}},
+               {"stages_reached": {"is_cubeA_grasped": True, "is_cubeA_on_cubeB": False}}]
+    assert stage_rates(records) == {"is_cubeA_grasped": 0.75, "is_cubeA_on_cubeB": 0.25}

@@ -192,7 +192,8 @@ def test_history_input_noise_and_start_point_noise_are_separate_knobs():
 # ----------------------------------------------------------------------------- tables
 
 
-def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.1, spec="1step", nonfinite=None):
+def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.1, spec="1step", nonfinite=None,
+              stages=None):
     d = root / task / run / f"seed{seed}"
     (d / "eval").mkdir(parents=True)
     (d / "run_info.json").write_text(json.dumps({
@@ -209,7 +210,8 @@ def write_run(root, task, run, seed, once, at_end, cpu_s=600.0, steps=1, load=2.
         "objective": run.split("+")[0].split("_")[0], "num_inference_steps": steps, "method": "euler",
         "model_calls_per_chunk": steps, "horizon": 100, "registered_max_episode_steps": 50, "seed_split": "test",
         "latency": {"p50_ms": 1.5 * steps},
-        **({} if nonfinite is None else {"nonfinite_action_steps": nonfinite})}))
+        **({} if nonfinite is None else {"nonfinite_action_steps": nonfinite}),
+        **({} if stages is None else {"stages_reached": stages[0], "stages_at_end": stages[1]})}))
 
 
 def test_policy_table_rebuilds_readme_rows_from_result_files(tmp_path):
@@ -257,6 +259,20 @@ def test_peer_sources_get_their_own_table_beside_a2a(tmp_path):
     assert [ln.split(" | ")[1] for ln in sources] == ["a2a", "a2a+legendre"]  # no StackCube: no source ran there
     ablation = render("ablation", recs, rows)
     assert "a2a+recovery" in ablation and "a2a+legendre" not in ablation
+
+
+def test_stage_table_pools_the_sub_goal_rates_over_seeds(tmp_path):
+    from a2a_temporal.commands.policy_table import aggregate, collect, render
+
+    write_run(tmp_path, "stackcube", "a2a", 0, 0.60, 0.10, stages=({"grasped": 0.9, "on_b": 0.7}, {"grasped": 0.1, "on_b": 0.3}))
+    write_run(tmp_path, "stackcube", "a2a", 1, 0.70, 0.20, stages=({"grasped": 1.0, "on_b": 0.8}, {"grasped": 0.3, "on_b": 0.5}))
+    write_run(tmp_path, "stackcube", "flow", 0, 0.80, 0.20)  # evaluated before sub-goals were recorded
+    rows = aggregate(collect(tmp_path))
+    lines = [ln for ln in render("stages", [], rows).splitlines() if ln.startswith("| ")]
+    assert lines[0].startswith("| task (horizon) | recipe | sampler | seeds | grasped (ever / at end) | on_b (ever / at end)")
+    assert len(lines) == 2 and "| a2a |" in lines[1] and "| 2 |" in lines[1]
+    assert "| 0.95 / 0.20 | 0.75 / 0.40 | 0.65 | 0.15 |" in lines[1]  # pooled over the two seeds' episodes
+    assert "No evaluation" in render("stages", [], [r for r in rows if r["run"] == "flow"])
 
 
 def test_checkpoints_with_renamed_config_keys_still_load(tmp_path):

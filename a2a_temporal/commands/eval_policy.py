@@ -114,6 +114,7 @@ def main(argv=None) -> dict:
                       "success_once": res["success_once"], "success_once_ci95": [round(lo, 3), round(hi, 3)],
                       "success_at_end": res["success_at_end"], "mean_episode_length": res["mean_episode_length"],
                       "horizon": res["horizon"], "suite": res["suite"], "level": res["level"],
+                      "stages_reached": res["stages_reached"], "stages_at_end": res["stages_at_end"],
                       "latency_p50_ms": round(lat.get("p50_ms", float("nan")), 3),
                       "latency_p95_ms": round(lat.get("p95_ms", float("nan")), 3)}))
     print(f"wrote {json_path}")

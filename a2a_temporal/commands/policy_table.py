@@ -49,6 +49,8 @@ TABLES = {
     "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    # Where episodes fail: the task's sub-goal flags (evaluations that recorded them).
+    "stages": ("stages", [r".*"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
 }
 
@@ -96,7 +98,8 @@ def collect(runs: Path) -> list[dict]:
                          "episodes": n, "once": round(res["success_once"] * n), "at_end": round(res["success_at_end"] * n),
                          "horizon": res.get("horizon"), "registered_horizon": res.get("registered_max_episode_steps"),
                          "seed_split": res.get("seed_split"), "p50_ms": res.get("latency", {}).get("p50_ms"),
-                         "nonfinite": res.get("nonfinite_action_steps"), "eval_json": str(ev)})
+                         "nonfinite": res.get("nonfinite_action_steps"), "eval_json": str(ev),
+                         "stages_reached": res.get("stages_reached"), "stages_at_end": res.get("stages_at_end")})
     return recs
 
 
@@ -138,9 +141,19 @@ def aggregate(recs: list[dict]) -> list[dict]:
                      "nonfinite_action_steps": (None if any(r.get("nonfinite") is None for r in rs)
                                                 else sum(r["nonfinite"] for r in rs)),
                      "train_cpu_min": statistics.fmean(cpu) / 60 if cpu else None,
+                     "stages_reached": _pooled_stages(rs, "stages_reached"),
+                     "stages_at_end": _pooled_stages(rs, "stages_at_end"),
                      "timed_alone": all((r["load_avg_mean"] or 99) <= (r["torch_threads"] or 0) + 0.6 for r in rs),
                      "command": cmd})
     return rows
+
+
+def _pooled_stages(rs: list[dict], field: str) -> dict | None:
+    """Sub-goal rates pooled over the seeds' episodes; None unless every seed's evaluation has them."""
+    if not rs or any(not r.get(field) for r in rs):
+        return None
+    n = sum(r["episodes"] for r in rs)
+    return {k: sum(r[field].get(k, 0.0) * r["episodes"] for r in rs) / n for k in sorted(rs[0][field])}
 
 
 def _task_key(task: str) -> int:
@@ -180,6 +193,23 @@ def markdown_test(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown_stages(rows: list[dict]) -> str:
+    """One table per task: each sub-goal flag's rate as 'ever reached / held at the last step'."""
+    blocks = []
+    for task in sorted({r["task"] for r in rows}, key=_task_key):
+        rs = [r for r in rows if r["task"] == task]
+        flags = list(rs[0]["stages_reached"])
+        lines = ["| task (horizon) | recipe | sampler | seeds | " + " | ".join(f"{f} (ever / at end)" for f in flags)
+                 + " | success_once | success_at_end |", "|---" * (6 + len(flags)) + "|"]
+        for r in rs:
+            cells = [f"{r['stages_reached'].get(f, math.nan):.2f} / {(r['stages_at_end'] or {}).get(f, math.nan):.2f}"
+                     for f in flags]
+            lines.append(f"| {r['env_id']} ({r['horizon']}) | {r['run']} | {sampler_text(r)} | {len(r['seeds'])} | "
+                         + " | ".join(cells) + f" | {r['success_once_mean']:.2f} | {r['success_at_end_mean']:.2f} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def markdown_validation(recs: list[dict]) -> str:
     lines = ["| task | run | overrides | val. success_once (best) | at iteration | val. success_at_end |",
              "|---|---|---|---|---|---|"]
@@ -197,6 +227,9 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
     if kind == "validation":
         vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
+    if kind == "stages":
+        staged = _order([r for r in rows if keep(r) and r.get("stages_reached")], patterns)
+        return markdown_stages(staged) if staged else "_No evaluation has recorded sub-goal flags yet._"
     picked = _order([r for r in rows if keep(r)], patterns)
     # Tables that compare against A2A show a task only where the compared run exists.
     anchor = {"padding": ("repeat_pad",), "sources": SOURCE_TAGS}.get(name)

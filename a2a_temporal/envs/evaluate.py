@@ -11,6 +11,11 @@ per-call latency of the policy, timed around ``predict_action_chunk`` only, at b
 The policy's own noise is seeded from the first episode seed, so rerunning an evaluation
 reproduces it. An action with NaN or inf is a policy failure, not an evaluator crash: it is
 executed as zero motion and counted (``nonfinite_action_steps``, per episode and in total).
+Where the task reports sub-goals in its ``info`` (boolean flags such as StackCube's
+``is_cubeA_grasped`` and ``is_cubeA_on_cubeB``), each episode records which of them it ever
+reached (``stages_reached``) and which held at the last step (``stages_at_end``), and the summary
+their rates, so a failure can be placed (never grasped, grasped but never placed, placed but
+not released). Flags such as ``is_robot_static`` hold at reset, so only their end value says much.
 Each finished episode is appended to ``episodes.jsonl`` at once, so an interrupted
 evaluation keeps everything it finished.
 
@@ -58,6 +63,28 @@ def _index(tree, i):
     if isinstance(tree, dict):
         return {k: _index(v, i) for k, v in tree.items()}
     return tree[i]
+
+
+STAGE_SKIP = ("success", "fail")
+
+
+def stage_flags(info: dict, num_envs: int) -> dict[str, np.ndarray]:
+    """The task's boolean sub-goal flags in one vector-env step's ``info``: each ``(num_envs,)``
+    bool array other than success / fail (gymnasium's ``_key`` masks are skipped)."""
+    out = {}
+    for k, v in info.items():
+        if k.startswith("_") or k in STAGE_SKIP:
+            continue
+        a = np.asarray(v)
+        if a.dtype == bool and a.shape == (num_envs,):
+            out[k] = a
+    return out
+
+
+def stage_rates(records: list[dict], field: str = "stages_reached") -> dict[str, float]:
+    """Fraction of the episodes whose ``field`` (stages_reached / stages_at_end) holds each flag."""
+    keys = sorted({k for r in records for k in r.get(field, {})})
+    return {k: sum(bool(r.get(field, {}).get(k)) for r in records) / len(records) for k in keys}
 
 
 def latency_stats(seconds: list[float]) -> dict:
@@ -166,6 +193,8 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             first_success = [None] * num_envs
             nonfinite = [0] * num_envs  # steps whose action held NaN / inf (executed as "no motion")
             success = np.zeros(num_envs, dtype=bool)
+            reached: dict[str, np.ndarray] = {}
+            last_flags: dict[str, np.ndarray] = {}
             filmed = [i for i in active if start + i < video_episodes] if want_video else []
             frames = {i: [] for i in filmed}
             for t in range(horizon):
@@ -190,6 +219,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
                         actions[i] = np.nan_to_num(actions[i], nan=0.0, posinf=0.0, neginf=0.0)
                 obs, _, _, _, info = envs.step(actions)
                 success = np.asarray(info["success"], dtype=bool).reshape(num_envs)
+                last_flags = stage_flags(info, num_envs)
+                for k, flag in last_flags.items():
+                    reached[k] = reached.get(k, np.zeros(num_envs, dtype=bool)) | flag
                 for i in active:
                     if success[i] and first_success[i] is None:
                         first_success[i] = t + 1
@@ -197,7 +229,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             for i in active:
                 rec = {"episode": start + i, "seed": seeds[start + i],
                        "success_once": first_success[i] is not None, "success_at_end": bool(success[i]),
-                       "episode_length": first_success[i] or horizon, "nonfinite_action_steps": nonfinite[i]}
+                       "episode_length": first_success[i] or horizon, "nonfinite_action_steps": nonfinite[i],
+                       "stages_reached": {k: bool(v[i]) for k, v in reached.items()},
+                       "stages_at_end": {k: bool(v[i]) for k, v in last_flags.items()}}
                 if applied is not None:
                     rec.update(suite=suite, level=level, perturbation=applied[i])
                 if i in frames:
@@ -267,7 +301,10 @@ class BatchedManiSkillEnvs:
     def step(self, actions):
         act = torch.as_tensor(np.asarray(actions, dtype=np.float32), device=self.env.device)
         obs, rew, term, trunc, info = self.env.step(act)
-        info = {"success": self._np(info["success"]).reshape(self.num_envs)}
+        flags = {k: v for k, v in info.items() if isinstance(v, torch.Tensor) and v.dtype == torch.bool
+                 and tuple(v.shape) == (self.num_envs,)}  # the task's sub-goal flags, as the CPU envs give them
+        info = {**{k: self._np(v) for k, v in flags.items()},
+                "success": self._np(info["success"]).reshape(self.num_envs)}
         return self._np(obs), self._np(rew), self._np(term), self._np(trunc), info
 
     def close(self):
@@ -306,6 +343,8 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "mean_episode_length": float(np.mean([r["episode_length"] for r in records])) if n else math.nan,
         # Actions with NaN / inf (executed as zeros, i.e. no motion); a healthy policy has none.
         "nonfinite_action_steps": int(sum(r.get("nonfinite_action_steps", 0) for r in records)),
+        "stages_reached": stage_rates(records) if n else {},
+        "stages_at_end": stage_rates(records, "stages_at_end") if n else {},
         "objective": obj.name,
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
