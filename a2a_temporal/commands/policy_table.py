@@ -228,7 +228,8 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
         vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
     if kind == "stages":
-        staged = _order([r for r in rows if keep(r) and r.get("stages_reached")], patterns)
+        staged = sorted((r for r in rows if keep(r) and r.get("stages_reached")),
+                        key=lambda r: (_task_key(r["task"]), r["run"] != "a2a", r["run"], r["steps"] or 0))
         return markdown_stages(staged) if staged else "_No evaluation has recorded sub-goal flags yet._"
     picked = _order([r for r in rows if keep(r)], patterns)
     # Tables that compare against A2A show a task only where the compared run exists.

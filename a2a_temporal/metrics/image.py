@@ -5,16 +5,18 @@ import numpy as np
 import torch
 
 
-def to_float(frames) -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` -> float ``(N, 3, H, W)`` in [0, 1]."""
-    x = torch.as_tensor(np.asarray(frames))
-    return x.permute(0, 3, 1, 2).float() / 255.0
+def to_float(frames, dtype=torch.float32) -> torch.Tensor:
+    """uint8 ``(N, H, W, 3)`` -> float ``(N, 3, H, W)`` in [0, 1], contiguous: a reduction's order
+    follows the memory layout, so equal frames in different layouts (a decoded channels-last view,
+    a slice of a clip) would otherwise score a few ulps apart."""
+    x = torch.as_tensor(np.ascontiguousarray(frames))
+    return x.permute(0, 3, 1, 2).contiguous().to(dtype) / 255.0
 
 
 def per_frame_psnr(pred, truth) -> np.ndarray:
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
-    p, t = to_float(pred), to_float(truth)
+    p, t = to_float(pred, torch.float64), to_float(truth, torch.float64)
     out = peak_signal_noise_ratio(p, t, data_range=1.0, reduction="none", dim=(1, 2, 3)).numpy()
     return np.minimum(out, 100.0)  # identical frames: cap the infinite PSNR at 100 dB
 
