@@ -24,7 +24,7 @@ from a2a_temporal.cli import parse_named_spec, run_cli
 from a2a_temporal.data.video_folder import load_folder
 from a2a_temporal.heads.video import LatentVideoFlow
 from a2a_temporal.metrics import per_frame_psnr, per_frame_ssim
-from a2a_temporal.metrics.image import bootstrap_mean_ci
+from a2a_temporal.metrics.image import bootstrap_mean_ci, to_float
 from a2a_temporal.metrics.rollout import horizon_metrics
 from a2a_temporal.training import resolve_pretrained
 from a2a_temporal.utils import save_line_plot, versions
@@ -35,11 +35,10 @@ def video_gain_db(pred, copy, truth) -> float | None:
     ``10 log10(MSE_copy / MSE_pred)``. Unlike the mean of per-frame PSNRs it stays finite when some
     frames repeat the previous one (copy-last exact there: a per-frame PSNR of infinity, capped at
     100 dB, would swamp every other frame of the video). ``None`` when every frame repeats the last."""
-    # one memory layout for all three: numpy's summation order follows the layout, and decoded frames
-    # are channels-last views of channels-first tensors (a gain of 1e-16 where the frames are equal)
-    f = lambda x: np.ascontiguousarray(x, dtype=np.float64) / 255.0  # noqa: E731
-    mse_copy = float(np.mean((f(copy) - f(truth)) ** 2))
-    mse_pred = float(np.mean((f(pred) - f(truth)) ** 2))
+    # to_float gives all three one memory layout (a reduction's order follows it) in float64
+    f = lambda x: to_float(x, torch.float64)  # noqa: E731
+    mse_copy = float(((f(copy) - f(truth)) ** 2).mean())
+    mse_pred = float(((f(pred) - f(truth)) ** 2).mean())
     if mse_copy == 0.0:
         return None
     return 10.0 * float(np.log10(mse_copy / max(mse_pred, 1e-12)))

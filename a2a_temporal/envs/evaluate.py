@@ -343,8 +343,8 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "mean_episode_length": float(np.mean([r["episode_length"] for r in records])) if n else math.nan,
         # Actions with NaN / inf (executed as zeros, i.e. no motion); a healthy policy has none.
         "nonfinite_action_steps": int(sum(r.get("nonfinite_action_steps", 0) for r in records)),
-        "stages_reached": stage_rates(records) if n else {},
-        "stages_at_end": stage_rates(records, "stages_at_end") if n else {},
+        "stages_reached": stage_rates(records),
+        "stages_at_end": stage_rates(records, "stages_at_end"),
         "objective": obj.name,
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
