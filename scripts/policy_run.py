@@ -2,16 +2,18 @@
 """One cell of the policy results: demos (if missing) -> training -> test evaluation(s).
 
     .venv/bin/python scripts/policy_run.py TASK RECIPE --seed K [--tag NAME] [--eval SPEC ...]
-        [--validation-only] [-- DOTTED OVERRIDES ...]
+        [--split test|validation] [--validation-only] [-- DOTTED OVERRIDES ...]
 
     TASK    pushcube | pickcube | stackcube | peginsertion  (configs/policy/TASK_state.yaml)
             pickcube_rgb  (configs/policy/pickcube_rgb.yaml: 64 px camera images + proprioception)
     RECIPE  a file of configs/policy/recipes/ (a2a, flow, ddpm, regression, mip, ...)
-    SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps)
+    SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps), optionally
+            /N: execute N actions of each chunk before the next policy call (1/1 re-plans every step)
 
 Writes ``runs/policy/TASK/RECIPE[+TAG]/seedK/`` (training output, ``eval/test_*.json`` over 100
 test episodes from seed 1,000,000 on the ``best`` checkpoint chosen on validation seeds) and
-``run_info.json`` with the exact commands, which ``tools/policy_table.py`` prints beside each row.
+``run_info.json`` with the exact commands (``--split validation``: ``eval/val_*.json`` on
+validation seeds from 500,000, to choose an evaluation setting before it is run on test seeds), which ``tools/policy_table.py`` prints beside each row.
 Every stage that is complete is skipped on a second run; an interrupted training resumes.
 """
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+from a2a_temporal.envs.seeds import TEST_SEED_START, VALIDATION_SEED_START  # noqa: E402
 # task -> its config in configs/policy/ (environment, control mode, demos, budget)
 TASKS = {"pushcube": "pushcube_state.yaml", "pickcube": "pickcube_state.yaml", "stackcube": "stackcube_state.yaml",
          "peginsertion": "peginsertion_state.yaml", "pickcube_rgb": "pickcube_rgb.yaml"}
@@ -55,8 +59,10 @@ def main(argv=None) -> int:
     p.add_argument("recipe")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--tag", default="", help="suffix of the run name for sweep variants")
-    p.add_argument("--eval", action="append", default=[], help="STEPS or METHOD:STEPS (repeatable)")
+    p.add_argument("--eval", action="append", default=[], help="STEPS or METHOD:STEPS, optionally /N actions per call (repeatable)")
     p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--split", choices=["test", "validation"], default="test",
+                   help="seeds of the --eval runs: test (1,000,000+) or validation (500,000+, for choosing a setting)")
     p.add_argument("--validation-only", action="store_true", help="train only (sweeps select on validation)")
     p.add_argument("--runs", default="runs/policy")
     a = p.parse_args(argv)
@@ -86,29 +92,40 @@ def main(argv=None) -> int:
         t0 = time.time()
         run(train_cmd + resume)
         info["train_started"] = t0
+    def cell_command(evals: list[str]) -> str:
+        return " ".join(["scripts/policy_run.py", a.task, a.recipe, f"--seed {a.seed}"]
+                        + ([f"--tag {a.tag}"] if a.tag else []) + ([f"--split {a.split}"] if a.split != "test" else [])
+                        + [f"--eval {e}" for e in evals] + (["--", *overrides] if overrides else []))
+
     info.update({"task": a.task, "recipe": a.recipe, "tag": a.tag, "seed": a.seed, "overrides": overrides,
-                 "train_command": " ".join(shlex.quote(str(c)) for c in ["python", *train_cmd[1:]]),
-                 "run_command": " ".join(["scripts/policy_run.py", a.task, a.recipe, f"--seed {a.seed}"]
-                                         + ([f"--tag {a.tag}"] if a.tag else []) + [f"--eval {e}" for e in a.eval]
-                                         + (["--", *overrides] if overrides else []))})
+                 "train_command": " ".join(shlex.quote(str(c)) for c in ["python", *train_cmd[1:]])})
+    if a.split == "test":  # the first invocation's command; each evaluation's own is in eval_commands
+        info.setdefault("run_command", cell_command(a.eval))
     out.mkdir(parents=True, exist_ok=True)
     info_path.write_text(json.dumps(info, indent=2))
     if a.validation_only:
         return 0
-    for spec in a.eval or [""]:
+    for full_spec in a.eval or [""]:
+        spec, _, n_exec = full_spec.partition("/")
         method, _, steps = spec.rpartition(":") if ":" in spec else ("", "", spec)
         tag = f"{method + '-' if method else ''}{steps + 'step' if steps else 'default'}"
-        js = out / "eval" / f"test_{tag}.json"
+        tag += f"-exec{n_exec}" if n_exec else ""
+        js = out / "eval" / f"{'test' if a.split == 'test' else 'val'}_{tag}.json"
+        info.setdefault("eval_commands", {})[js.name] = cell_command([full_spec] if full_spec else [])
+        info_path.write_text(json.dumps(info, indent=2))
         done = json.loads(js.read_text()) if js.is_file() else {}
         if done.get("complete") and done.get("episodes") == a.episodes:
             print(f"{js}: complete, skipped")
             continue
         cmd = [PY, "tools/eval_policy.py", "--checkpoint", (out / "checkpoints" / "best").relative_to(ROOT),
-               "--episodes", str(a.episodes), "--json", js.relative_to(ROOT), "--quiet"]
+               "--episodes", str(a.episodes), "--json", js.relative_to(ROOT), "--quiet",
+               "--seed", str(TEST_SEED_START if a.split == "test" else VALIDATION_SEED_START)]
         if steps:
             cmd += ["--num-inference-steps", steps]
         if method:
             cmd += ["--method", method]
+        if n_exec:
+            cmd += ["--n-action-steps", n_exec]
         run(cmd)
     return 0
 

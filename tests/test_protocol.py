@@ -275,6 +275,34 @@ def test_stage_table_pools_the_sub_goal_rates_over_seeds(tmp_path):
     assert "No evaluation" in render("stages", [], [r for r in rows if r["run"] == "flow"])
 
 
+def test_replan_table_shows_validation_choice_beside_test_rows(tmp_path):
+    from a2a_temporal.commands.policy_table import aggregate, collect, render
+
+    write_run(tmp_path, "stackcube", "a2a", 0, 0.70, 0.20)
+    d = tmp_path / "stackcube" / "a2a" / "seed0"
+    info = json.loads((d / "run_info.json").read_text())
+    info["eval_commands"] = {}
+    for name, once, n_exec in [("val_1step-exec4", 0.80, 4), ("val_1step", 0.72, 8), ("test_1step-exec4", 0.85, 4)]:
+        res = json.loads((d / "eval" / "test_1step.json").read_text())
+        res.update(success_once=once, n_action_steps=n_exec, policy_config={"n_action_steps": 8},
+                   seed_split="validation" if name.startswith("val") else "test")
+        (d / "eval" / f"{name}.json").write_text(json.dumps(res))
+        info["eval_commands"][f"{name}.json"] = f"scripts/policy_run.py stackcube a2a --seed 0 --eval {name}"
+    (d / "run_info.json").write_text(json.dumps(info))
+    write_run(tmp_path, "stackcube", "flow", 0, 0.75, 0.20, steps=10, spec="10step")  # not re-planned: no rows
+    recs = collect(tmp_path)
+    rows = aggregate(recs)
+    assert {r["spec"] for r in rows} == {"1step", "1step-exec4", "10step"}  # validation files stay out of test rows
+    lines = [ln for ln in render("replan", recs, rows).splitlines() if ln.startswith("| PushCube")]
+    assert [ln.split(" | ")[3] for ln in lines] == ["validation", "validation", "test", "test"]
+    assert "1 step (1 call) | validation | 1 | 0.72" in lines[0]
+    assert "re-plans every 4 actions | validation | 1 | 0.80" in lines[1] and "--eval val_1step-exec4`" in lines[1]
+    assert "--eval 1`" in lines[2]  # a file without its own command keeps the run's first command
+    assert "re-plans every 4 actions | test | 1 | 0.85" in lines[3] and "--eval test_1step-exec4`" in lines[3]
+    assert "No evaluation" in render("replan", [r for r in recs if r["run"] == "flow"],
+                                     [r for r in rows if r["run"] == "flow"])
+
+
 def test_checkpoints_with_renamed_config_keys_still_load(tmp_path):
     from a2a_temporal.pretrained import load_pretrained
 
@@ -392,6 +420,48 @@ def test_nonfinite_actions_are_counted_not_fatal():
     policy.config.action_dim, policy.config.qpos_dim = 4, 9
     res = evaluate(NaNPolicy(), episodes=1, num_envs=1, max_episode_steps=6, progress=False)
     assert res["nonfinite_action_steps"] == 6 and res["per_episode"][0]["nonfinite_action_steps"] == 6
+
+
+@pytest.mark.slow
+def test_actions_per_policy_call_can_be_set_at_evaluation():
+    """``n_action_steps`` at evaluation: the real PushCube episode asks the policy for a chunk every
+    n control steps; the result records n."""
+    policy, _ = tiny_policy()
+    policy.config.state_dim, policy.config.action_dim, policy.config.qpos_dim = 35, 4, 9
+
+    class CountingPolicy:
+        config, objective = policy.config, policy.objective
+        calls = 0
+
+        def parameters(self):
+            return policy.parameters()
+
+        def eval(self):
+            return self
+
+        def predict_action_chunk(self, batch, steps=None, method=None):
+            CountingPolicy.calls += 1
+            return torch.zeros(batch["state"].shape[0], policy.config.horizon, 4)
+
+    assert policy.config.n_action_steps == 3 and policy.config.horizon == 4
+    for n_exec, calls in [(None, 2), (2, 3), (1, 6), (4, 2)]:
+        CountingPolicy.calls = 0
+        res = evaluate(CountingPolicy(), episodes=1, num_envs=1, max_episode_steps=6, progress=False,
+                       n_action_steps=n_exec)
+        assert CountingPolicy.calls == calls == res["policy_calls"]
+        assert res["n_action_steps"] == (n_exec or policy.config.n_action_steps)
+    for bad in (0, policy.config.horizon + 1):
+        with pytest.raises(ConfigError, match=rf"n_action_steps={bad} must lie in \[1, the policy's chunk horizon"):
+            evaluate(CountingPolicy(), episodes=1, n_action_steps=bad, progress=False)
+
+
+def test_the_table_names_a_re_planning_interval_that_differs_from_training():
+    from a2a_temporal.commands.policy_table import sampler_text
+
+    row = {"steps": 1, "calls": 1, "method": "euler", "objective": "a2a", "train_n_action_steps": 8}
+    assert sampler_text({**row, "n_action_steps": 8}) == "1 step (1 call)"
+    assert sampler_text({**row, "n_action_steps": 4}) == "1 step (1 call), re-plans every 4 actions"
+    assert sampler_text({**row, "n_action_steps": None}) == "1 step (1 call)"  # older result files
 
 
 @pytest.mark.slow

@@ -62,6 +62,9 @@ def parse(argv=None):
                    help="evaluation horizon (default: ManiSkill's Diffusion Policy settings per task)")
     p.add_argument("--video-dir", default=None)
     p.add_argument("--video-episodes", type=int, default=2)
+    p.add_argument("--n-action-steps", type=positive_int, default=None,
+                   help="actions of each chunk executed before the next policy call (default: the training "
+                        "setting; 1 re-plans at every control step)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads for the policy (latency: 1)")
     p.add_argument("--suite", default=None,
                    help="robustness suite: spawn, size, displace, action_noise, obs_noise, delay, visual")
@@ -70,8 +73,10 @@ def parse(argv=None):
     return p.parse_args(argv)
 
 
-def default_json(checkpoint: str, steps: int | None, seed: int, suite: str | None = None, level=None) -> Path:
-    """``<run dir>/eval/<checkpoint name>_<k>step[_<suite><level>]_seed<seed>.json``: beside the checkpoints."""
+def default_json(checkpoint: str, steps: int | None, seed: int, suite: str | None = None, level=None,
+                 n_action_steps: int | None = None) -> Path:
+    """``<run dir>/eval/<checkpoint name>_<k>step[_exec<n>][_<suite><level>]_seed<seed>.json``: beside the
+    checkpoints."""
     given = Path(checkpoint)
     parts = given.parts
     if "checkpoints" in parts:
@@ -82,6 +87,8 @@ def default_json(checkpoint: str, steps: int | None, seed: int, suite: str | Non
     else:
         run_dir, name = given.parent, given.name
     tag = f"{steps}step" if steps else "default"
+    if n_action_steps is not None:
+        tag += f"_exec{n_action_steps}"
     if suite is not None:
         tag += f"_{suite}{level:g}"
     return run_dir / "eval" / f"{name}_{tag}_seed{seed}.json"
@@ -97,7 +104,7 @@ def main(argv=None) -> dict:
     ckpt = resolve_pretrained(a.checkpoint)
     policy = ActionFlowPolicy.from_pretrained(ckpt)
     json_path = Path(a.json) if a.json else default_json(a.checkpoint, a.num_inference_steps, a.seed, a.suite,
-                                                         a.level)
+                                                         a.level, a.n_action_steps)
     if json_path.resolve().is_relative_to(ckpt.parent.resolve()):
         raise ConfigError(f"--json {json_path} lies inside the checkpoint directory {ckpt.parent}; "
                           "write evaluations beside it instead")
@@ -105,11 +112,13 @@ def main(argv=None) -> dict:
                    seed=a.seed, num_envs=a.num_envs, max_episode_steps=a.max_episode_steps, video_dir=a.video_dir,
                    video_episodes=a.video_episodes, out_json=json_path, threads=a.threads, progress=not a.quiet,
                    extra_info={"checkpoint": str(ckpt), "checkpoint_arg": a.checkpoint},
-                   allow_demo_seeds=a.allow_demo_seeds, sim_backend=a.sim_backend, suite=a.suite, level=a.level)
+                   allow_demo_seeds=a.allow_demo_seeds, sim_backend=a.sim_backend, suite=a.suite, level=a.level,
+                   n_action_steps=a.n_action_steps)
     lat = res["latency"]
     lo, hi = res["success_once_ci95"]
     print(json.dumps({"env_id": res["env_id"], "objective": res["objective"],
-                      "num_inference_steps": res["num_inference_steps"], "episodes": res["episodes"],
+                      "num_inference_steps": res["num_inference_steps"], "n_action_steps": res["n_action_steps"],
+                      "episodes": res["episodes"],
                       "seeds": f"{res['seeds'][0]}..{res['seeds'][-1]} ({res['seed_split']})",
                       "success_once": res["success_once"], "success_once_ci95": [round(lo, 3), round(hi, 3)],
                       "success_at_end": res["success_at_end"], "mean_episode_length": res["mean_episode_length"],

@@ -12,6 +12,8 @@ Reads every run written by ``scripts/policy_run.py``::
                                         /train_summary.json    time, CPU time, load
                                         /metrics.jsonl         validation evaluations
                                         /eval/test_<spec>.json  test evaluation (100 episodes)
+                                        /eval/val_<spec>.json   the same on validation seeds (``--split
+                                                                validation``: choosing an evaluation setting)
 
 and writes ``OUT.json`` / ``OUT.md``. With ``--readme``, every block between
 ``<!-- policy-table:NAME -->`` and ``<!-- /policy-table:NAME -->`` is regenerated; NAME is one of
@@ -51,6 +53,8 @@ TABLES = {
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     # Where episodes fail: the task's sub-goal flags (evaluations that recorded them).
     "stages": ("stages", [r".*"], None),
+    # Actions executed per policy call, changed at evaluation: validation rows choose, test rows report.
+    "replan": ("replan", [r".*"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
 }
 
@@ -85,16 +89,21 @@ def collect(runs: Path) -> list[dict]:
             recs.append({**base, "kind": "validation", "val_success_once": best["eval/success_once"],
                          "val_success_at_end": best.get("eval/success_at_end"), "val_step": best["step"],
                          "val_final_success_once": vals[-1]["eval/success_once"]})
-        for ev in sorted((run / "eval").glob("test_*.json")):
+        for ev in sorted([*(run / "eval").glob("test_*.json"), *(run / "eval").glob("val_*.json")]):
             res = _load(ev)
             if not res.get("complete"):
                 continue
+            split = "test" if ev.stem.startswith("test_") else "validation"
             n = res["episodes"]
             obs_mode = (res.get("policy_config") or {}).get("obs_mode", "state")
             env_label = res["env_id"] + ("" if obs_mode == "state" else f" {obs_mode}")  # PickCube-v1 rgb
-            recs.append({**base, "kind": "test", "spec": ev.stem[len("test_"):], "env_id": env_label,
+            command = info.get("eval_commands", {}).get(ev.name, base["command"])
+            recs.append({**base, "kind": "test" if split == "test" else "val_eval", "split": split,
+                         "command": command, "spec": ev.stem.split("_", 1)[1], "env_id": env_label,
                          "objective": res["objective"], "steps": res.get("num_inference_steps", res.get("steps")),
                          "method": res.get("method"), "calls": res.get("model_calls_per_chunk"),
+                         "n_action_steps": res.get("n_action_steps"),
+                         "train_n_action_steps": (res.get("policy_config") or {}).get("n_action_steps"),
                          "episodes": n, "once": round(res["success_once"] * n), "at_end": round(res["success_at_end"] * n),
                          "horizon": res.get("horizon"), "registered_horizon": res.get("registered_max_episode_steps"),
                          "seed_split": res.get("seed_split"), "p50_ms": res.get("latency", {}).get("p50_ms"),
@@ -110,11 +119,12 @@ def _fmt_rate(values: list[float]) -> str:
     return f"{mean:.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-def aggregate(recs: list[dict]) -> list[dict]:
-    """Test rows grouped by (task, run, spec) over training seeds."""
+def aggregate(recs: list[dict], kind: str = "test") -> list[dict]:
+    """Test rows (``kind="val_eval"``: evaluations on validation seeds) grouped by (task, run, spec)
+    over training seeds."""
     groups: dict[tuple, list[dict]] = {}
     for r in recs:
-        if r["kind"] == "test":
+        if r["kind"] == kind:
             groups.setdefault((r["task"], r["run"], r["spec"]), []).append(r)
     rows = []
     for (task, run, spec), rs in groups.items():
@@ -128,9 +138,10 @@ def aggregate(recs: list[dict]) -> list[dict]:
         cmd = rs[0]["command"]
         if len(seeds) > 1:
             cmd = re.sub(r"--seed \d+", "--seed {" + ",".join(map(str, seeds)) + "}", cmd)
-        rows.append({"task": task, "env_id": rs[0]["env_id"], "run": run, "spec": spec,
+        rows.append({"task": task, "env_id": rs[0]["env_id"], "run": run, "spec": spec, "split": rs[0]["split"],
                      "objective": rs[0]["objective"], "steps": rs[0]["steps"], "method": rs[0]["method"],
-                     "calls": rs[0]["calls"], "seeds": seeds, "episodes_per_seed": rs[0]["episodes"],
+                     "calls": rs[0]["calls"], "seeds": seeds, "n_action_steps": rs[0].get("n_action_steps"),
+                     "train_n_action_steps": rs[0].get("train_n_action_steps"), "episodes_per_seed": rs[0]["episodes"],
                      "success_once": [r["once"] / r["episodes"] for r in rs],
                      "success_at_end": [r["at_end"] / r["episodes"] for r in rs],
                      "success_once_mean": once / n, "success_once_ci95": [lo, hi],
@@ -173,22 +184,27 @@ def _order(rows: list[dict], patterns: list[str], key="run") -> list[dict]:
 
 def sampler_text(r: dict) -> str:
     steps, calls, method = r["steps"], r["calls"], r["method"]
+    n_exec = r.get("n_action_steps")
+    replan = (f", re-plans every {n_exec} action{'s' if n_exec > 1 else ''}"
+              if n_exec is not None and n_exec != r.get("train_n_action_steps") else "")
     if r["objective"] in ("regression", "mip"):
-        return f"{calls} call{'s' if calls > 1 else ''}"
+        return f"{calls} call{'s' if calls > 1 else ''}{replan}"
     name = f"{method} " if method in ("ddim", "ddpm", "midpoint", "heun") else ""
-    return f"{name}{steps} step{'s' if steps != 1 else ''} ({calls} call{'s' if calls > 1 else ''})"
+    return f"{name}{steps} step{'s' if steps != 1 else ''} ({calls} call{'s' if calls > 1 else ''}){replan}"
 
 
-def markdown_test(rows: list[dict]) -> str:
-    lines = ["| task (horizon) | recipe | sampler | seeds | success_once | 95% CI | success_at_end "
-             "| NaN steps | train CPU-min | command |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+def markdown_test(rows: list[dict], split: bool = False) -> str:
+    """The test-row table; ``split`` adds a column naming the seeds (validation or test)."""
+    lines = ["| task (horizon) | recipe | sampler | " + ("seeds split | " if split else "") + "seeds | success_once "
+             "| 95% CI | success_at_end | NaN steps | train CPU-min | command |",
+             "|---" * (11 if split else 10) + "|"]
     for r in rows:
         lo, hi = r["success_once_ci95"]
         cpu = f"{r['train_cpu_min']:.0f}" if r["train_cpu_min"] is not None else "-"
         nan = "-" if r.get("nonfinite_action_steps") is None else str(r["nonfinite_action_steps"])
         lines.append(f"| {r['env_id']} ({r['horizon']}; reg. {r['registered_horizon']}) | {r['run']} | "
-                     f"{sampler_text(r)} | {len(r['seeds'])} | {_fmt_rate(r['success_once'])} | "
+                     f"{sampler_text(r)} | " + (f"{r['split']} | " if split else "")
+                     + f"{len(r['seeds'])} | {_fmt_rate(r['success_once'])} | "
                      f"{lo:.2f}-{hi:.2f} | {_fmt_rate(r['success_at_end'])} | {nan} | {cpu} | `{r['command']}` |")
     return "\n".join(lines)
 
@@ -227,6 +243,14 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
     if kind == "validation":
         vals = [r for r in recs if r["kind"] == "validation" and r["seed"] == 0 and keep(r)]
         return markdown_validation(_order(vals, patterns))
+    if kind == "replan":
+        both = rows + aggregate(recs, "val_eval")
+        changed = {(r["task"], r["run"]) for r in both
+                   if r.get("n_action_steps") not in (None, r.get("train_n_action_steps"))}
+        picked = sorted((r for r in both if keep(r) and (r["task"], r["run"]) in changed),
+                        key=lambda r: (_task_key(r["task"]), r["run"], r["split"] != "validation", r["steps"] or 0,
+                                       -(r.get("n_action_steps") or r.get("train_n_action_steps") or 10**6)))
+        return markdown_test(picked, split=True) if picked else "_No evaluation has changed the re-planning interval yet._"
     if kind == "stages":
         staged = sorted((r for r in rows if keep(r) and r.get("stages_reached")),
                         key=lambda r: (_task_key(r["task"]), r["run"] != "a2a", r["run"], r["steps"] or 0))
