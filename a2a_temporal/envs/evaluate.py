@@ -330,8 +330,7 @@ def check_observation(frame: dict, config) -> None:
 
 
 def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-             extra_info, allow_demo_seeds, complete: bool, perturbation: dict | None = None,
-             n_exec: int | None = None) -> dict:
+             extra_info, allow_demo_seeds, complete: bool, perturbation: dict | None, n_exec: int) -> dict:
     from ..config import to_dict
 
     n = len(records)
@@ -356,7 +355,7 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
         "model_calls_per_chunk": obj.model_calls(steps, method),
-        "n_action_steps": n_exec or policy.config.n_action_steps,  # actions executed per policy call
+        "n_action_steps": n_exec,  # actions executed per policy call
         "latency": {**latency_stats(latencies), "threads": threads,
                     "device": str(next(iter(policy.parameters())).device),
                     "batch_size_mean": float(np.mean(call_sizes)) if call_sizes else None,
