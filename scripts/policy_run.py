@@ -2,13 +2,14 @@
 """One cell of the policy results: demos (if missing) -> training -> test evaluation(s).
 
     .venv/bin/python scripts/policy_run.py TASK RECIPE --seed K [--tag NAME] [--eval SPEC ...]
-        [--split test|validation] [--validation-only] [-- DOTTED OVERRIDES ...]
+        [--split test|validation] [--validation-only] [--demos N] [-- DOTTED OVERRIDES ...]
 
     TASK    pushcube | pickcube | stackcube | peginsertion  (configs/policy/TASK_state.yaml)
             pickcube_rgb  (configs/policy/pickcube_rgb.yaml: 64 px camera images + proprioception)
     RECIPE  a file of configs/policy/recipes/ (a2a, flow, ddpm, regression, mip, ...)
     SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps), optionally
-            /N: execute N actions of each chunk before the next policy call (1/1 re-plans every step)
+            /N: execute N actions of each chunk before the next policy call (1/1 re-plans every step),
+            ~M: temporal ensembling with ACT's weight M (1/1~0.01: ACT's setting)
 
 Writes ``runs/policy/TASK/RECIPE[+TAG]/seedK/`` (training output, ``eval/test_*.json`` over 100
 test episodes from seed 1,000,000 on the ``best`` checkpoint chosen on validation seeds) and
@@ -59,12 +60,16 @@ def main(argv=None) -> int:
     p.add_argument("recipe")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--tag", default="", help="suffix of the run name for sweep variants")
-    p.add_argument("--eval", action="append", default=[], help="STEPS or METHOD:STEPS, optionally /N actions per call (repeatable)")
+    p.add_argument("--eval", action="append", default=[],
+                   help="STEPS or METHOD:STEPS, optionally /N actions per call and ~M temporal ensembling (repeatable)")
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--split", choices=["test", "validation"], default="test",
                    help="seeds of the --eval runs: test (1,000,000+) or validation (500,000+, for choosing a setting)")
     p.add_argument("--validation-only", action="store_true", help="train only (sweeps select on validation)")
     p.add_argument("--runs", default="runs/policy")
+    p.add_argument("--demos", type=int, default=100,
+                   help="motion-planned demos to train on (the task config's dataset has 100; another count is "
+                        "generated beside it, e.g. data/StackCube-v1/state-pd_ee_delta_pos-300)")
     a = p.parse_args(argv)
     task_cfg = ROOT / "configs/policy" / TASKS[a.task]
     recipe = ROOT / f"configs/policy/recipes/{a.recipe}.yaml"
@@ -76,17 +81,27 @@ def main(argv=None) -> int:
     info_path = out / "run_info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
 
+    if a.demos < 1:
+        p.error(f"--demos {a.demos}: expected a positive number of demos")
     h5 = ROOT / yaml_get(task_cfg, "dataset", "path")
+    data_override = []
+    if a.demos != 100:  # the configs' datasets are named <obs>-<control>-100
+        prefix, _, count = h5.parent.name.rpartition("-")
+        if count != "100":
+            p.error(f"{task_cfg}: dataset.path {h5} does not end in a -100 folder; --demos cannot place {a.demos} demos")
+        h5 = h5.parent.parent / f"{prefix}-{a.demos}" / h5.name
+        data_override = [f"--dataset.path={h5.relative_to(ROOT)}"]
     if not h5.is_file():
         env_id = yaml_get(task_cfg, "policy", "env_id")
         control = yaml_get(task_cfg, "policy", "control_mode")
         obs_mode = yaml_get(task_cfg, "policy", "obs_mode") or "state"
         image = ["--image-size", str(RGB_IMAGE_SIZE)] if obs_mode == "rgb" else []
-        run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", "100", "--obs-mode", obs_mode,
+        run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", str(a.demos), "--obs-mode", obs_mode,
              *image, "--control-mode", control, "--out", h5.parent, "--quiet"])
 
     train_cmd = [PY, "tools/train_policy.py", "--config", task_cfg.relative_to(ROOT), "--config",
-                 recipe.relative_to(ROOT), "--output-dir", out.relative_to(ROOT), f"--train.seed={a.seed}", *overrides]
+                 recipe.relative_to(ROOT), "--output-dir", out.relative_to(ROOT), f"--train.seed={a.seed}", *data_override,
+                 *overrides]
     if not (out / "train_summary.json").is_file():
         resume = ["--train.resume=true"] if (out / "checkpoints" / "last").exists() else []
         t0 = time.time()
@@ -94,10 +109,11 @@ def main(argv=None) -> int:
         info["train_started"] = t0
     def cell_command(evals: list[str]) -> str:
         return " ".join(["scripts/policy_run.py", a.task, a.recipe, f"--seed {a.seed}"]
-                        + ([f"--tag {a.tag}"] if a.tag else []) + ([f"--split {a.split}"] if a.split != "test" else [])
+                        + ([f"--tag {a.tag}"] if a.tag else []) + ([f"--demos {a.demos}"] if a.demos != 100 else [])
+                        + ([f"--split {a.split}"] if a.split != "test" else [])
                         + [f"--eval {e}" for e in evals] + (["--", *overrides] if overrides else []))
 
-    info.update({"task": a.task, "recipe": a.recipe, "tag": a.tag, "seed": a.seed, "overrides": overrides,
+    info.update({"task": a.task, "recipe": a.recipe, "tag": a.tag, "seed": a.seed, "overrides": overrides, "demos": a.demos,
                  "train_command": " ".join(shlex.quote(str(c)) for c in ["python", *train_cmd[1:]])})
     if a.split == "test":  # the first invocation's command; each evaluation's own is in eval_commands
         info.setdefault("run_command", cell_command(a.eval))
@@ -106,10 +122,12 @@ def main(argv=None) -> int:
     if a.validation_only:
         return 0
     for full_spec in a.eval or [""]:
-        spec, _, n_exec = full_spec.partition("/")
+        spec, _, ens = full_spec.partition("~")
+        spec, _, n_exec = spec.partition("/")
         method, _, steps = spec.rpartition(":") if ":" in spec else ("", "", spec)
         tag = f"{method + '-' if method else ''}{steps + 'step' if steps else 'default'}"
         tag += f"-exec{n_exec}" if n_exec else ""
+        tag += f"-ens{ens}" if ens else ""
         js = out / "eval" / f"{'test' if a.split == 'test' else 'val'}_{tag}.json"
         info.setdefault("eval_commands", {})[js.name] = cell_command([full_spec] if full_spec else [])
         info_path.write_text(json.dumps(info, indent=2))
@@ -126,6 +144,8 @@ def main(argv=None) -> int:
             cmd += ["--method", method]
         if n_exec:
             cmd += ["--n-action-steps", n_exec]
+        if ens:
+            cmd += ["--temporal-ensemble", ens]
         run(cmd)
     return 0
 

@@ -450,9 +450,53 @@ def test_actions_per_policy_call_can_be_set_at_evaluation():
                        n_action_steps=n_exec)
         assert CountingPolicy.calls == calls == res["policy_calls"]
         assert res["n_action_steps"] == (n_exec or policy.config.n_action_steps)
+        assert res["temporal_ensemble"] is None
+    for n_exec, calls in [(1, 6), (2, 3)]:  # temporal ensembling plans every n steps, whatever the queue holds
+        CountingPolicy.calls = 0
+        res = evaluate(CountingPolicy(), episodes=1, num_envs=1, max_episode_steps=6, progress=False,
+                       n_action_steps=n_exec, temporal_ensemble=0.01)
+        assert CountingPolicy.calls == calls == res["policy_calls"] and res["temporal_ensemble"] == 0.01
+    with pytest.raises(ConfigError, match=r"temporal_ensemble=nan: expected a finite number"):
+        evaluate(CountingPolicy(), episodes=1, temporal_ensemble=float("nan"), progress=False)
     for bad in (0, policy.config.horizon + 1):
         with pytest.raises(ConfigError, match=rf"n_action_steps={bad} must lie in \[1, the policy's chunk horizon"):
             evaluate(CountingPolicy(), episodes=1, n_action_steps=bad, progress=False)
+
+
+def test_temporal_ensembling_executes_the_weighted_mean_of_live_chunks():
+    """ACT's rule: every chunk stays live over its horizon; the action is the exp(-m i)-weighted
+    mean of the live chunks' actions for this step, i = 0 the oldest."""
+    from a2a_temporal.data.history import ChunkActor
+
+    frame = {"state": np.zeros(3, np.float32), "qpos": np.zeros(9, np.float32)}
+    H = 4
+    for m, n_exec in [(0.0, 1), (0.5, 1), (-1.0, 2)]:
+        actor, planned, done = ChunkActor(2, 8, n_exec, 2, temporal_ensemble=m), [], []
+        for t in range(9):
+            actor.observe(frame)
+            assert actor.needs_plan() == (t % n_exec == 0)
+            if actor.needs_plan():
+                chunk = np.stack([np.full(2, 10.0 * t + k) for k in range(H)])  # action of step t + k
+                actor.plan(chunk)
+                planned.append((t, chunk))
+            done.append(actor.act())
+            live = [c[t - t0] for t0, c in planned if 0 <= t - t0 < H]
+            w = np.exp(-m * np.arange(len(live)))
+            np.testing.assert_allclose(done[-1], (w[:, None] * np.stack(live)).sum(0) / w.sum(), rtol=1e-6)
+        assert len(actor.live) <= -(-H // n_exec)  # expired chunks are dropped
+        np.testing.assert_allclose(actor.batch()["prev_action"][0, -1].numpy(), done[-1])  # history = executed
+    # each action planned for step t is 10 t0 + (t - t0) = 9 t0 + t: the plain mean of ACT at t = 5
+    # over chunks planned at 2..5 is 9 * 3.5 + 5
+    actor = ChunkActor(2, 8, 1, 2, temporal_ensemble=0.0)
+    for t in range(6):
+        actor.observe(frame)
+        actor.plan(np.stack([np.full(2, 10.0 * t + k) for k in range(H)]))
+        a = actor.act()
+    np.testing.assert_allclose(a, 9 * 3.5 + 5)
+    with pytest.raises(ValueError, match="temporal_ensemble=inf"):
+        ChunkActor(2, 8, 1, 2, temporal_ensemble=float("inf"))
+    with pytest.raises(ValueError, match="policy.temporal_ensemble=nan"):
+        PolicyConfig(temporal_ensemble=float("nan"))
 
 
 def test_the_table_names_a_re_planning_interval_that_differs_from_training():
@@ -461,6 +505,8 @@ def test_the_table_names_a_re_planning_interval_that_differs_from_training():
     row = {"steps": 1, "calls": 1, "method": "euler", "objective": "a2a", "train_n_action_steps": 8}
     assert sampler_text({**row, "n_action_steps": 8}) == "1 step (1 call)"
     assert sampler_text({**row, "n_action_steps": 4}) == "1 step (1 call), re-plans every 4 actions"
+    assert (sampler_text({**row, "n_action_steps": 1, "temporal_ensemble": 0.01})
+            == "1 step (1 call), re-plans every 1 action, temporal ensembling (m = 0.01)")
     assert sampler_text({**row, "n_action_steps": None}) == "1 step (1 call)"  # older result files
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from a2a_temporal.cli import run_cli
@@ -40,6 +41,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {v} (omit the flag for the default)")
+    return v
+
+
+def finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return v
 
 
@@ -65,6 +76,10 @@ def parse(argv=None):
     p.add_argument("--n-action-steps", type=positive_int, default=None,
                    help="actions of each chunk executed before the next policy call (default: the training "
                         "setting; 1 re-plans at every control step)")
+    p.add_argument("--temporal-ensemble", type=finite_float, default=None, metavar="M",
+                   help="ACT's temporal ensembling: every chunk stays live over its horizon and the executed "
+                        "action is the exp(-M*i)-weighted mean of the live chunks (i = 0 the oldest; ACT: M = 0.01 "
+                        "with --n-action-steps 1). Default: the policy's own setting (off)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads for the policy (latency: 1)")
     p.add_argument("--suite", default=None,
                    help="robustness suite: spawn, size, displace, action_noise, obs_noise, delay, visual")
@@ -74,9 +89,9 @@ def parse(argv=None):
 
 
 def default_json(checkpoint: str, steps: int | None, seed: int, suite: str | None = None, level=None,
-                 n_action_steps: int | None = None) -> Path:
-    """``<run dir>/eval/<checkpoint name>_<k>step[_exec<n>][_<suite><level>]_seed<seed>.json``: beside the
-    checkpoints."""
+                 n_action_steps: int | None = None, temporal_ensemble: float | None = None) -> Path:
+    """``<run dir>/eval/<checkpoint name>_<k>step[_exec<n>][_ens<m>][_<suite><level>]_seed<seed>.json``:
+    beside the checkpoints."""
     given = Path(checkpoint)
     parts = given.parts
     if "checkpoints" in parts:
@@ -89,6 +104,8 @@ def default_json(checkpoint: str, steps: int | None, seed: int, suite: str | Non
     tag = f"{steps}step" if steps else "default"
     if n_action_steps is not None:
         tag += f"_exec{n_action_steps}"
+    if temporal_ensemble is not None:
+        tag += f"_ens{temporal_ensemble:g}"
     if suite is not None:
         tag += f"_{suite}{level:g}"
     return run_dir / "eval" / f"{name}_{tag}_seed{seed}.json"
@@ -104,7 +121,7 @@ def main(argv=None) -> dict:
     ckpt = resolve_pretrained(a.checkpoint)
     policy = ActionFlowPolicy.from_pretrained(ckpt)
     json_path = Path(a.json) if a.json else default_json(a.checkpoint, a.num_inference_steps, a.seed, a.suite,
-                                                         a.level, a.n_action_steps)
+                                                         a.level, a.n_action_steps, a.temporal_ensemble)
     if json_path.resolve().is_relative_to(ckpt.parent.resolve()):
         raise ConfigError(f"--json {json_path} lies inside the checkpoint directory {ckpt.parent}; "
                           "write evaluations beside it instead")
@@ -113,12 +130,13 @@ def main(argv=None) -> dict:
                    video_episodes=a.video_episodes, out_json=json_path, threads=a.threads, progress=not a.quiet,
                    extra_info={"checkpoint": str(ckpt), "checkpoint_arg": a.checkpoint},
                    allow_demo_seeds=a.allow_demo_seeds, sim_backend=a.sim_backend, suite=a.suite, level=a.level,
-                   n_action_steps=a.n_action_steps)
+                   n_action_steps=a.n_action_steps,
+                   temporal_ensemble="config" if a.temporal_ensemble is None else a.temporal_ensemble)
     lat = res["latency"]
     lo, hi = res["success_once_ci95"]
     print(json.dumps({"env_id": res["env_id"], "objective": res["objective"],
                       "num_inference_steps": res["num_inference_steps"], "n_action_steps": res["n_action_steps"],
-                      "episodes": res["episodes"],
+                      "temporal_ensemble": res["temporal_ensemble"], "episodes": res["episodes"],
                       "seeds": f"{res['seeds'][0]}..{res['seeds'][-1]} ({res['seed_split']})",
                       "success_once": res["success_once"], "success_once_ci95": [round(lo, 3), round(hi, 3)],
                       "success_at_end": res["success_at_end"], "mean_episode_length": res["mean_episode_length"],

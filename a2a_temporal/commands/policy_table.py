@@ -102,7 +102,7 @@ def collect(runs: Path) -> list[dict]:
                          "command": command, "spec": ev.stem.split("_", 1)[1], "env_id": env_label,
                          "objective": res["objective"], "steps": res.get("num_inference_steps", res.get("steps")),
                          "method": res.get("method"), "calls": res.get("model_calls_per_chunk"),
-                         "n_action_steps": res.get("n_action_steps"),
+                         "n_action_steps": res.get("n_action_steps"), "temporal_ensemble": res.get("temporal_ensemble"),
                          "train_n_action_steps": (res.get("policy_config") or {}).get("n_action_steps"),
                          "episodes": n, "once": round(res["success_once"] * n), "at_end": round(res["success_at_end"] * n),
                          "horizon": res.get("horizon"), "registered_horizon": res.get("registered_max_episode_steps"),
@@ -141,6 +141,7 @@ def aggregate(recs: list[dict], kind: str = "test") -> list[dict]:
         rows.append({"task": task, "env_id": rs[0]["env_id"], "run": run, "spec": spec, "split": rs[0]["split"],
                      "objective": rs[0]["objective"], "steps": rs[0]["steps"], "method": rs[0]["method"],
                      "calls": rs[0]["calls"], "seeds": seeds, "n_action_steps": rs[0].get("n_action_steps"),
+                     "temporal_ensemble": rs[0].get("temporal_ensemble"),
                      "train_n_action_steps": rs[0].get("train_n_action_steps"), "episodes_per_seed": rs[0]["episodes"],
                      "success_once": [r["once"] / r["episodes"] for r in rs],
                      "success_at_end": [r["at_end"] / r["episodes"] for r in rs],
@@ -187,6 +188,8 @@ def sampler_text(r: dict) -> str:
     n_exec = r.get("n_action_steps")
     replan = (f", re-plans every {n_exec} action{'s' if n_exec > 1 else ''}"
               if n_exec is not None and n_exec != r.get("train_n_action_steps") else "")
+    if r.get("temporal_ensemble") is not None:
+        replan += f", temporal ensembling (m = {r['temporal_ensemble']:g})"
     if r["objective"] in ("regression", "mip"):
         return f"{calls} call{'s' if calls > 1 else ''}{replan}"
     name = f"{method} " if method in ("ddim", "ddpm", "midpoint", "heun") else ""
@@ -246,10 +249,12 @@ def render(name: str, recs: list[dict], rows: list[dict]) -> str:
     if kind == "replan":
         both = rows + aggregate(recs, "val_eval")
         changed = {(r["task"], r["run"]) for r in both
-                   if r.get("n_action_steps") not in (None, r.get("train_n_action_steps"))}
+                   if r.get("n_action_steps") not in (None, r.get("train_n_action_steps"))
+                   or r.get("temporal_ensemble") is not None}
         picked = sorted((r for r in both if keep(r) and (r["task"], r["run"]) in changed),
                         key=lambda r: (_task_key(r["task"]), r["run"], r["split"] != "validation", r["steps"] or 0,
-                                       -(r.get("n_action_steps") or r.get("train_n_action_steps") or 10**6)))
+                                       -(r.get("n_action_steps") or r.get("train_n_action_steps") or 10**6),
+                                       r.get("temporal_ensemble") is not None, r.get("temporal_ensemble") or 0))
         return markdown_test(picked, split=True) if picked else "_No evaluation has changed the re-planning interval yet._"
     if kind == "stages":
         staged = sorted((r for r in rows if keep(r) and r.get("stages_reached")),

@@ -1,7 +1,8 @@
 """Closed-loop bookkeeping shared by a policy's ``select_action`` and the evaluator.
 
 Keeps the observation / proprio / previous-action histories of one environment and a queue of
-planned actions; asks for a new chunk only when the queue is empty. It builds exactly the batch
+planned actions; asks for a new chunk only when the queue is empty (or, with temporal
+ensembling, every ``n_action_steps`` steps, executing a weighted mean of the overlapping chunks). It builds exactly the batch
 keys that :mod:`a2a_temporal.data.windows` builds for training, so the live input and the
 training input cannot disagree. It lives in ``data/`` so the evaluator (``envs/``) needs no
 import from ``heads/``.
@@ -15,10 +16,23 @@ import torch
 
 
 class ChunkActor:
-    """History and action queue of a single environment (batch 1)."""
+    """History and action queue of a single environment (batch 1).
 
-    def __init__(self, n_obs_steps: int, n_hist: int, n_action_steps: int, action_dim: int):
+    ``temporal_ensemble``: None (default) executes the first ``n_action_steps`` actions of each
+    chunk, then plans again. A number ``m`` turns on temporal ensembling (ACT, Zhao et al. 2023):
+    a chunk is still planned every ``n_action_steps`` steps (ACT plans every step: 1), but every
+    chunk stays live for its whole horizon and the executed action is the weighted mean of the
+    live chunks' predictions for the current step, weight ``exp(-m * i)`` with ``i = 0`` the oldest
+    chunk (ACT's convention: m > 0 trusts older plans more, m = 0 is the plain mean, m < 0 favours
+    the newest).
+    """
+
+    def __init__(self, n_obs_steps: int, n_hist: int, n_action_steps: int, action_dim: int,
+                 temporal_ensemble: float | None = None):
         self.To, self.Th, self.n_act, self.A = n_obs_steps, n_hist, n_action_steps, action_dim
+        if temporal_ensemble is not None and not np.isfinite(temporal_ensemble):
+            raise ValueError(f"temporal_ensemble={temporal_ensemble!r}: expected a finite number or None")
+        self.ensemble = temporal_ensemble
         self.reset()
 
     def reset(self) -> None:
@@ -27,6 +41,8 @@ class ChunkActor:
         self.prev: deque = deque([np.zeros(self.A, np.float32)] * self.Th, maxlen=self.Th)
         self.prev_pad: deque = deque([True] * self.Th, maxlen=self.Th)
         self.queue: deque = deque()
+        self.t = 0  # actions executed this episode (temporal ensembling's clock)
+        self.live: list[tuple[int, np.ndarray]] = []  # (step planned at, chunk (H, A)), oldest first
 
     def observe(self, frame: dict) -> None:
         """Add one observation frame (``state``, ``qpos`` and optionally ``image``)."""
@@ -38,6 +54,8 @@ class ChunkActor:
             self.qpos.append(frame["qpos"])
 
     def needs_plan(self) -> bool:
+        if self.ensemble is not None:
+            return self.t % self.n_act == 0
         return not self.queue
 
     def batch(self) -> dict:
@@ -53,11 +71,22 @@ class ChunkActor:
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in b.items()}
 
     def plan(self, chunk: np.ndarray) -> None:
-        """Queue the first ``n_action_steps`` actions of a predicted chunk ``(H, A)``."""
-        self.queue.extend(np.asarray(chunk[: self.n_act], dtype=np.float32))
+        """Queue the first ``n_action_steps`` actions of a predicted chunk ``(H, A)`` (with temporal
+        ensembling: keep the whole chunk live, planned at the current step)."""
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if self.ensemble is not None:
+            self.live = [(t0, c) for t0, c in self.live if self.t - t0 < len(c)] + [(self.t, chunk)]
+            return
+        self.queue.extend(chunk[: self.n_act])
 
     def act(self) -> np.ndarray:
-        a = self.queue.popleft()
+        if self.ensemble is not None:
+            preds = [c[self.t - t0] for t0, c in self.live if self.t - t0 < len(c)]
+            w = np.exp(-self.ensemble * np.arange(len(preds)))
+            a = (np.tensordot(w / w.sum(), np.stack(preds), axes=1)).astype(np.float32)
+            self.t += 1
+        else:
+            a = self.queue.popleft()
         self.prev.append(a)
         self.prev_pad.append(False)
         return a

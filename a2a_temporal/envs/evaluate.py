@@ -100,7 +100,8 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
              video_dir: str | Path | None = None, video_episodes: int = 2, out_json: str | Path | None = None,
              threads: int = 1, progress: bool = True, extra_info: dict | None = None,
              allow_demo_seeds: bool = False, batched: bool = True, suite: str | None = None,
-             level: float | int | None = None, sim_backend: str = "cpu", n_action_steps: int | None = None) -> dict:
+             level: float | int | None = None, sim_backend: str = "cpu", n_action_steps: int | None = None,
+             temporal_ensemble: float | None | str = "config") -> dict:
     """Run ``episodes`` evaluation episodes on seeds ``seed, seed+1, ...`` and return a summary.
 
     ``policy`` needs only ``config`` (env_id, obs_mode, control_mode, n_obs_steps, n_hist,
@@ -117,6 +118,8 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     GPU simulation, ``physx_cuda``, all environments in this process; needs CUDA).
     ``n_action_steps``: actions of each predicted chunk executed before the next policy call
     (default: the policy's training setting; 1 re-plans at every control step).
+    ``temporal_ensemble``: ACT's temporal ensembling weight ``m`` (:class:`ChunkActor`), None for
+    off; default ``"config"``: the policy's own ``config.temporal_ensemble`` (None unless set).
     """
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
@@ -133,6 +136,9 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
     n_exec = c.n_action_steps if n_action_steps is None else n_action_steps
     if not 1 <= n_exec <= c.horizon:
         raise ConfigError(f"n_action_steps={n_exec} must lie in [1, the policy's chunk horizon {c.horizon}]")
+    ensemble = getattr(c, "temporal_ensemble", None) if temporal_ensemble == "config" else temporal_ensemble
+    if ensemble is not None and not (isinstance(ensemble, (int, float)) and np.isfinite(ensemble)):
+        raise ConfigError(f"temporal_ensemble={ensemble!r}: expected a finite number (ACT's m) or None")
     seeds = [seed + i for i in range(episodes)]
     check_seeds(policy, seeds, allow_demo_seeds)
     if suite is None and level is not None:
@@ -194,7 +200,7 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             active = list(range(min(num_envs, episodes - start)))
             round_seeds = [seeds[start + i] if i in active else seeds[start] + 10_000_000 for i in range(num_envs)]
             obs, _ = envs.reset(seed=round_seeds)
-            actors = [ChunkActor(c.n_obs_steps, c.n_hist, n_exec, c.action_dim) for _ in range(num_envs)]
+            actors = [ChunkActor(c.n_obs_steps, c.n_hist, n_exec, c.action_dim, ensemble) for _ in range(num_envs)]
             first_success = [None] * num_envs
             nonfinite = [0] * num_envs  # steps whose action held NaN / inf (executed as "no motion")
             success = np.zeros(num_envs, dtype=bool)
@@ -252,14 +258,15 @@ def evaluate(policy, episodes: int = 100, num_inference_steps: int | None = None
             if out is not None:
                 write_json_atomic(out, _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon,
                                                 num_envs, threads, t_start, extra_info, allow_demo_seeds,
-                                                complete=False, perturbation=perturbation, n_exec=n_exec))
+                                                complete=False, perturbation=perturbation, n_exec=n_exec,
+                                                ensemble=ensemble))
     finally:
         bar.close()
         envs.close()
         torch.set_num_threads(prev_threads)
     summary = _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads,
                        t_start, extra_info, allow_demo_seeds, complete=True, perturbation=perturbation,
-                       n_exec=n_exec)
+                       n_exec=n_exec, ensemble=ensemble)
     if out is not None:
         write_json_atomic(out, summary)
     return summary
@@ -330,7 +337,8 @@ def check_observation(frame: dict, config) -> None:
 
 
 def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horizon, num_envs, threads, t_start,
-             extra_info, allow_demo_seeds, complete: bool, perturbation: dict | None, n_exec: int) -> dict:
+             extra_info, allow_demo_seeds, complete: bool, perturbation: dict | None, n_exec: int,
+             ensemble: float | None = None) -> dict:
     from ..config import to_dict
 
     n = len(records)
@@ -355,7 +363,8 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),
         "model_calls_per_chunk": obj.model_calls(steps, method),
-        "n_action_steps": n_exec,  # actions executed per policy call
+        "n_action_steps": n_exec,  # actions executed per policy call (planned every n with ensembling)
+        "temporal_ensemble": ensemble,  # ACT's m, None = off
         "latency": {**latency_stats(latencies), "threads": threads,
                     "device": str(next(iter(policy.parameters())).device),
                     "batch_size_mean": float(np.mean(call_sizes)) if call_sizes else None,

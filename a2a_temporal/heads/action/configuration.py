@@ -1,7 +1,10 @@
 """Configuration of the robot-action head."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ...backbone import TransformerConfig
 from ...flow import ObjectiveConfig
@@ -32,6 +35,10 @@ class PolicyConfig:
     n_hist: int = 8  # proprio / previous-action history (the a2a source)
     horizon: int = 16
     n_action_steps: int = 8  # actions executed open loop before re-planning
+    # Temporal ensembling (ACT) at inference: None = off; a number m = every chunk stays live over
+    # its horizon and the executed action is the exp(-m * i)-weighted mean (i = 0 the oldest) of
+    # the live chunks' actions for the step; chunks are still planned every n_action_steps steps.
+    temporal_ensemble: Optional[float] = None
     # Source and target representation.
     flow_space: str = "latent"  # latent: flow between learned chunk latents; action: in action space
     latent_tokens: int = 4
@@ -84,6 +91,8 @@ class PolicyConfig:
             raise ValueError(f"policy.flow_space must be 'latent' or 'action', got {self.flow_space!r}")
         if not 1 <= self.n_action_steps <= self.horizon:
             raise ValueError(f"policy.n_action_steps={self.n_action_steps} must lie in [1, horizon={self.horizon}]")
+        if self.temporal_ensemble is not None and not math.isfinite(self.temporal_ensemble):
+            raise ValueError(f"policy.temporal_ensemble={self.temporal_ensemble} must be a finite number or null")
         for name in ("n_obs_steps", "n_hist", "horizon", "latent_tokens", "latent_dim", "hidden_dim",
                      "encoder_layers"):
             if getattr(self, name) < 1:

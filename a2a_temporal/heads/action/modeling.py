@@ -77,7 +77,7 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         bb = c.backbone
         bb.in_dim, bb.cond_dim = token_dim, c.hidden_dim
         self.net = FlowTransformer(bb)
-        self.actor = ChunkActor(c.n_obs_steps, c.n_hist, c.n_action_steps, c.action_dim)
+        self.actor = ChunkActor(c.n_obs_steps, c.n_hist, c.n_action_steps, c.action_dim, c.temporal_ensemble)
 
     # ------------------------------------------------------------------ tokenisers
     def _history(self, batch: dict) -> torch.Tensor:
@@ -285,7 +285,9 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
     def select_action(self, frame: dict, num_inference_steps: int | None = None) -> np.ndarray:
         """One action ``(A,)`` for one observation frame (``state``, ``qpos`` [, ``image``]).
 
-        Plans a chunk when the queue is empty, then serves ``n_action_steps`` actions from it.
+        Plans a chunk when the queue is empty, then serves ``n_action_steps`` actions from it
+        (with ``config.temporal_ensemble``: plans every ``n_action_steps`` steps and serves the
+        weighted mean of the live chunks).
         """
         self.actor.observe(frame)
         if self.actor.needs_plan():
