@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import subprocess
 import sys
@@ -51,6 +52,28 @@ def run(cmd: list[str]) -> None:
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
 
 
+def parse_spec(full_spec: str) -> tuple[str, str, str, str, str]:
+    """``[METHOD:]STEPS[/N][~M]`` -> (method, steps, n_exec, ensemble, file tag); empty strings for
+    what is not given; ``""`` is the objective's default sampler. ``ddim:10/4~0.1`` ->
+    ("ddim", "10", "4", "0.1", "ddim-10step-exec4-ens0.1")."""
+    spec, _, ens = full_spec.partition("~")
+    spec, _, n_exec = spec.partition("/")
+    method, _, steps = spec.rpartition(":") if ":" in spec else ("", "", spec)
+    for what, text, kind in (("STEPS", steps, int), ("/N", n_exec, int), ("~M", ens, float)):
+        try:
+            ok = not text or (kind(text) > 0 if kind is int else math.isfinite(float(text)))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"--eval {full_spec!r}: {what} = {text!r} is not a "
+                             f"{'positive integer' if kind is int else 'finite number'} "
+                             "(expected [METHOD:]STEPS[/N][~M], e.g. 1, ddim:10, 1/12, 1/1~0.01)")
+    tag = f"{method + '-' if method else ''}{steps + 'step' if steps else 'default'}"
+    tag += f"-exec{n_exec}" if n_exec else ""
+    tag += f"-ens{ens}" if ens else ""
+    return method, steps, n_exec, ens, tag
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     overrides = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -71,6 +94,11 @@ def main(argv=None) -> int:
                    help="motion-planned demos to train on (the task config's dataset has 100; another count is "
                         "generated beside it, e.g. data/StackCube-v1/state-pd_ee_delta_pos-300)")
     a = p.parse_args(argv)
+    for full_spec in a.eval:  # before any demo or training work
+        try:
+            parse_spec(full_spec)
+        except ValueError as e:
+            p.error(str(e))
     task_cfg = ROOT / "configs/policy" / TASKS[a.task]
     recipe = ROOT / f"configs/policy/recipes/{a.recipe}.yaml"
     if not recipe.is_file():
@@ -122,12 +150,7 @@ def main(argv=None) -> int:
     if a.validation_only:
         return 0
     for full_spec in a.eval or [""]:
-        spec, _, ens = full_spec.partition("~")
-        spec, _, n_exec = spec.partition("/")
-        method, _, steps = spec.rpartition(":") if ":" in spec else ("", "", spec)
-        tag = f"{method + '-' if method else ''}{steps + 'step' if steps else 'default'}"
-        tag += f"-exec{n_exec}" if n_exec else ""
-        tag += f"-ens{ens}" if ens else ""
+        method, steps, n_exec, ens, tag = parse_spec(full_spec)
         js = out / "eval" / f"{'test' if a.split == 'test' else 'val'}_{tag}.json"
         info.setdefault("eval_commands", {})[js.name] = cell_command([full_spec] if full_spec else [])
         info_path.write_text(json.dumps(info, indent=2))

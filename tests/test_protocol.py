@@ -510,6 +510,34 @@ def test_the_table_names_a_re_planning_interval_that_differs_from_training():
     assert sampler_text({**row, "n_action_steps": None}) == "1 step (1 call)"  # older result files
 
 
+def test_policy_run_eval_specs_name_their_files_and_bad_ones_fail_before_training():
+    """scripts/policy_run.py --eval [METHOD:]STEPS[/N][~M]: each part reaches its own file tag; a
+    malformed spec is a one-line usage error before any demo generation or training starts."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("policy_run", ROOT / "scripts" / "policy_run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.parse_spec("") == ("", "", "", "", "default")
+    assert mod.parse_spec("1/12") == ("", "1", "12", "", "1step-exec12")
+    assert mod.parse_spec("ddim:10/4~0.1") == ("ddim", "10", "4", "0.1", "ddim-10step-exec4-ens0.1")
+    assert mod.parse_spec("1/1~0")[4] == "1step-exec1-ens0"
+    for bad, part in (("0", "STEPS"), ("1/0", "/N"), ("1/x", "/N"), ("1/1~nan", "~M")):
+        with pytest.raises(ValueError, match=part):
+            mod.parse_spec(bad)
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "policy_run.py"), "stackcube", "a2a", "--runs",
+                        "/nonexistent/runs", "--eval", "1/1~inf"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "--eval '1/1~inf': ~M = 'inf' is not a finite number" in r.stderr
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "policy_run.py"), "stackcube", "a2a", "--runs",
+                        "/nonexistent/runs", "--demos", "0"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "--demos 0: expected a positive number of demos" in r.stderr
+    assert not Path("/nonexistent/runs").exists()
+
+
 @pytest.mark.slow
 def test_observation_size_mismatch_names_both_sizes():
     policy, _ = tiny_policy()  # trained on 3-dim states; PushCube-v1 gives 35
