@@ -41,7 +41,7 @@ class ChunkActor:
         self.prev: deque = deque([np.zeros(self.A, np.float32)] * self.Th, maxlen=self.Th)
         self.prev_pad: deque = deque([True] * self.Th, maxlen=self.Th)
         self.queue: deque = deque()
-        self.t = 0  # actions executed this episode (temporal ensembling's clock)
+        self.t = 0  # actions executed this episode (the clock of temporal ensembling)
         self.live: list[tuple[int, np.ndarray]] = []  # (step planned at, chunk (H, A)), oldest first
 
     def observe(self, frame: dict) -> None:
@@ -75,18 +75,18 @@ class ChunkActor:
         ensembling: keep the whole chunk live, planned at the current step)."""
         chunk = np.asarray(chunk, dtype=np.float32)
         if self.ensemble is not None:
-            self.live = [(t0, c) for t0, c in self.live if self.t - t0 < len(c)] + [(self.t, chunk)]
-            return
-        self.queue.extend(chunk[: self.n_act])
+            self.live.append((self.t, chunk))
+        else:
+            self.queue.extend(chunk[: self.n_act])
 
     def act(self) -> np.ndarray:
         if self.ensemble is not None:
-            preds = [c[self.t - t0] for t0, c in self.live if self.t - t0 < len(c)]
-            w = np.exp(-self.ensemble * np.arange(len(preds)))
-            a = (np.tensordot(w / w.sum(), np.stack(preds), axes=1)).astype(np.float32)
-            self.t += 1
+            self.live = [(t0, c) for t0, c in self.live if self.t - t0 < len(c)]  # drop expired chunks
+            w = np.exp(-self.ensemble * np.arange(len(self.live)))
+            a = np.tensordot(w / w.sum(), np.stack([c[self.t - t0] for t0, c in self.live]), axes=1).astype(np.float32)
         else:
             a = self.queue.popleft()
+        self.t += 1
         self.prev.append(a)
         self.prev_pad.append(False)
         return a
