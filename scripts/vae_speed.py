@@ -6,8 +6,10 @@ in one run so that they share the machine's state:
         [--json runs/benchmark/vae_speed.json]
 
 Variants: the shipped 64 px VAE (blocks 32-64-64) in PyTorch's default NCHW layout, the same with
-channels-last (NHWC) weights,
-and a narrower first block (32-32-64). Random frames: the cost does not depend on the content.
+channels-last (NHWC) weights, the same under bf16 autocast (what ``--train.mixed_precision=bf16``
+does through accelerate: fp32 weights and optimizer, bf16 convolutions), and a narrower second
+block (32-32-64, the decoder's 64 px stages at 32 channels), in fp32 and bf16. Random frames: the
+cost does not depend on the content.
 Each round times ``--iters`` iterations per variant after one warm-up (median); rounds are
 interleaved and the median round is reported, wall and process CPU time.
 """
@@ -26,12 +28,13 @@ from a2a_temporal.heads.video import VAEConfig, VideoVAE  # noqa: E402
 from a2a_temporal.utils import write_json_atomic  # noqa: E402
 
 
-def time_variant(vae: VideoVAE, frames: torch.Tensor, iters: int) -> dict:
+def time_variant(vae: VideoVAE, frames: torch.Tensor, iters: int, bf16: bool = False) -> dict:
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-4)
     wall, cpu = [], []
     for i in range(iters + 1):
         t0, c0 = time.perf_counter(), time.process_time()
-        loss, _ = vae({"frames": frames})
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = vae({"frames": frames})
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -54,19 +57,22 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     frames = torch.randint(0, 256, (a.batch, a.size, a.size, 3), dtype=torch.uint8)
     base = dict(image_size=a.size, latent_channels=4, block_out_channels=(32, 64, 64))
-    variants = {
-        "default (NCHW)": (base, False),
-        "channels_last": (base, True),
-        "blocks 32-32-64, channels_last": ({**base, "block_out_channels": (32, 32, 64)}, True),
+    narrow = {**base, "block_out_channels": (32, 32, 64)}
+    variants = {  # name: (VAE config, channels-last, bf16 autocast)
+        "default (NCHW)": (base, False, False),
+        "channels_last": (base, True, False),
+        "bf16 autocast": (base, False, True),
+        "blocks 32-32-64": (narrow, False, False),
+        "blocks 32-32-64, bf16 autocast": (narrow, False, True),
     }
     models = {}
-    for name, (cfg, cl) in variants.items():
+    for name, (cfg, cl, _) in variants.items():
         vae = VideoVAE(VAEConfig(**cfg))
         models[name] = vae.to(memory_format=torch.channels_last) if cl else vae
     samples: dict[str, list[dict]] = {name: [] for name in variants}
     for rnd in range(a.rounds):  # interleaved rounds: a drift of the machine hits every variant alike
         for name, vae in models.items():
-            samples[name].append(time_variant(vae, frames, a.iters))
+            samples[name].append(time_variant(vae, frames, a.iters, bf16=variants[name][2]))
             print(f"round {rnd}: {name:>32}: {samples[name][-1]['s_per_it']:.3f} s / it", flush=True)
     rows = {}
     for name, ss in samples.items():

@@ -631,3 +631,52 @@ def test_collected_results_rebuild_the_same_tables(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         tables.append(readme.read_text())
     assert tables[0] == tables[1] and "| a2a+repeat_pad |" in tables[0] and "| a2a |" in tables[0]
+
+
+def test_stackcube_placement_finds_the_first_lifted_release():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("placement", ROOT / "scripts" / "stackcube_placement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    step = lambda g, z, grasped, xy=0.01: {"gripper": g, "z_a": z, "grasped": grasped, "xy_offset": xy}  # noqa: E731
+    # opening on the table before any grasp, then a grasp, a lift and an opening over cube B at 3 cm
+    trace = [step(1.0, 0.02, False), step(-1.0, 0.02, False), step(1.0, 0.02, False), step(-1.0, 0.02, True),
+             step(-1.0, 0.06, True), step(0.9, 0.06, False, 0.03), step(1.0, 0.02, False)]
+    assert mod.first_release(trace) == {"step": 6, **trace[5]}
+    assert mod.first_release(trace[:5]) is None  # never opened while lifted
+    s = mod.summarise([{"success_once": True, "release": {"xy_offset": 0.01, "z_a": 0.06}},
+                       {"success_once": False, "release": {"xy_offset": 0.03, "z_a": 0.06}},
+                       {"success_once": False, "release": None}])
+    assert s["success"]["xy_offset_median_m"] == 0.01 and s["failure"]["released_lifted"] == 1
+    assert s["failure"]["episodes"] == 2
+
+
+def test_placement_and_time_to_target_tables():
+    from a2a_temporal.commands.policy_table import _placement, _time_to_target
+
+    g = lambda n, rel, med, lo, hi: {"episodes": n, "released_lifted": rel, "xy_offset_median_m": med,  # noqa: E731
+                                     "xy_offset_min_m": lo, "xy_offset_max_m": hi, "height_median_m": 0.06}
+    text = _placement({"diag/p": {"checkpoint": "ck", "steps": 1, "n_action_steps": 8, "command": "python x",
+                                  "summary": {"success": g(80, 80, 0.01, 0.001, 0.025),
+                                              "failure": g(20, 19, 0.03, 0.019, 0.056)}}})
+    assert "| `ck` | 1, 8 | 80 / 20 (19) | 1.0 cm (0.1-2.5) | 3.0 cm (1.9-5.6) | 6.0 cm / 6.0 cm |" in text
+    pt = lambda step, v, cpu: {"step": step, "value": v, "train_time_s": cpu / 2, "train_cpu_s": cpu}  # noqa: E731
+    curve = {"metric": "eval/val_psnr", "baseline": None, "target": 27.0, "command": "python c",
+             "summary": {"fast": {"reaches_target": pt(300, 27.2, 600), "last": pt(700, 28.5, 1400)},
+                         "slow": {"reaches_target": None, "last": pt(700, 26.0, 3000)}}}
+    text = _time_to_target({"curves/vae_x": curve})
+    assert "| fast | 300 | 5.0 min | 10.0 min | 700, 28.50, 23.3 min |" in text
+    assert "| slow | not reached | - | - | 700, 26.00, 50.0 min |" in text
+    with pytest.raises(Exception, match="--target"):
+        _time_to_target({"curves/vae_x": {**curve, "target": None}})
+
+
+def test_vae_speed_table():
+    from a2a_temporal.commands.policy_table import _vae_speed
+
+    row = lambda s, p: {"s_per_it": s, "cpu_s_per_it": 2 * s, "parameters": p, "speedup": 1.2 / s}  # noqa: E731
+    text = _vae_speed({"rows": {"default": row(1.2, 921031), "bf16": row(0.8, 921031)}, "threads": 2, "batch": 32,
+                       "size": 64, "iters": 4, "rounds": 3, "command": "python scripts/vae_speed.py"})
+    assert "| default | 0.92M | 1.200 | 2.400 | 1.00x |" in text and "| bf16 | 0.92M | 0.800 | 1.600 | 1.50x |" in text
+    assert "2 thread(s), batch 32, 64 px" in text

@@ -185,12 +185,23 @@ def test_video_tools_end_to_end(demos, tmp_path):
 
     r = run_tool("train_vae.py", "--config", ROOT / "configs/video/vae_64.yaml", "--output-dir", tmp_path / "vae",
                  f"--data.root={vids}", "--data.val_every=3", "--train.iterations=4", "--train.batch_size=8",
-                 "--train.eval_every=0", "--train.log_every=2", "--val_frames=16",
+                 "--train.eval_every=2", "--train.log_every=2", "--val_frames=16", "--train.mixed_precision=bf16",
                  "--vae.block_out_channels=[16,32,32]", "--vae.norm_num_groups=8")
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "vae" / "vae_summary.json").read_text())
     assert summary["latent_shape"] == [4, 16, 16] and abs(summary["latent_std_after_scaling"] - 1) < 0.2
     assert (tmp_path / "vae" / "vae_reconstructions.png").is_file()
+    # bf16 autocast trains fp32 weights; every evaluation records the training time so far, so the
+    # curve tool can report the time to a reconstruction PSNR.
+    from safetensors.torch import load_file
+    assert {t.dtype for t in load_file(str(tmp_path / "vae" / "vae" / "model.safetensors")).values()} == {torch.float32}
+    r = run_tool("learning_curves.py", "--run", f"vae={tmp_path / 'vae'}", "--x", "train_cpu_s", "--target", -1000,
+                 "--out", tmp_path / "curve.png")
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "curve.json").read_text())
+    pts = res["curves"]["vae"]
+    assert [p["step"] for p in pts] == [2, 4] and 0 < pts[0]["train_cpu_s"] < pts[1]["train_cpu_s"]
+    assert res["summary"]["vae"]["reaches_target"] == pts[0]
 
     r = run_tool("train_video.py", "--config", ROOT / "configs/video/pickcube_64_actions.yaml",
                  "--output-dir", tmp_path / "pred", "--vae-path", tmp_path / "vae", f"--data.root={vids}",

@@ -133,10 +133,13 @@ def test_folder_pipeline_end_to_end(tmp_path):
     videos = write_folder(tmp_path / "videos", n=4, T=12, speed=2)
     out = tmp_path / "run"
     args = ["--videos", videos, "--output-dir", out, "--vae-iterations", 4, "--iterations", 4, "--evals", 2,
-            "--threads", 1, "--baselines", "regression_residual"]
+            "--threads", 1, "--baselines", "regression_residual", "--vae-precision", "bf16"]
     r = run_tool("video_pipeline.py", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "pipeline.json").read_text())
+    vae_cmd = [c for c in res["commands"] if "train_vae.py" in str(c)]
+    assert len(vae_cmd) == 1 and "--train.mixed_precision=bf16" in str(vae_cmd[0])
+    assert json.loads((out / "vae" / "run_config.json").read_text())["train"]["mixed_precision"] == "bf16"
     assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
     assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 6
     lo, hi = res["gain_ci95"]
@@ -271,3 +274,53 @@ def test_the_verdict_says_when_the_vae_learned_its_training_videos():
     note = vae_gap_note(35.1, 20.6, "none")
     assert "35.1 dB" in note and "20.6 dB" in note and "--vae-augment colour" in note
     assert "--vae-augment" not in vae_gap_note(35.1, 20.6, "colour")
+
+
+def test_learning_curves_against_training_time_and_time_to_target(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    recs = [{"step": 0, "train_time_s": 0.0, "train_cpu_s": 0.0, "eval/val_psnr": 10.0},
+            {"step": 100, "loss": 0.5},
+            {"step": 100, "train_time_s": 60.0, "train_cpu_s": 110.0, "eval/val_psnr": 24.0},
+            {"step": 200, "train_time_s": 125.0, "train_cpu_s": 230.0, "eval/val_psnr": 26.5}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in recs))
+    r = run_tool("learning_curves.py", "--run", f"x={run}", "--x", "train_cpu_s", "--target", "25",
+                 "--out", tmp_path / "c.png")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert [p["train_cpu_s"] for p in res["curves"]["x"]] == [0.0, 110.0, 230.0]
+    assert res["summary"]["x"]["reaches_target"] == {"step": 200, "value": 26.5, "train_time_s": 125.0, "train_cpu_s": 230.0}
+    assert "reaches 25 at iteration 200, train_cpu_s 230" in r.stdout
+    r = run_tool("learning_curves.py", "--run", f"x={run}", "--target", "30", "--out", tmp_path / "d.png")
+    assert r.returncode == 0 and json.loads((tmp_path / "d.json").read_text())["summary"]["x"]["reaches_target"] is None
+    assert "never reaches the target" in r.stdout
+    # a run recorded before evaluations carried the training time: refused against time, fine against steps
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 100, "eval/val_psnr": 20.0}) + "\n")
+    r = run_tool("learning_curves.py", "--run", f"x={run}", "--x", "train_time_s", "--out", tmp_path / "e.png")
+    assert r.returncode == 2 and "train_time_s" in r.stderr and "metrics.jsonl:1" in r.stderr
+
+
+def test_mixed_precision_no_survives_yaml():
+    from a2a_temporal.config import load_config
+    from a2a_temporal.training import TrainConfig
+
+    assert load_config(TrainConfig, overrides=["--mixed_precision=no"]).mixed_precision == "no"
+    assert load_config(TrainConfig, overrides=["--mixed_precision=bf16"]).mixed_precision == "bf16"
+    with pytest.raises(Exception, match="mixed_precision"):
+        load_config(TrainConfig, overrides=["--mixed_precision=fp8"])
+
+
+@pytest.mark.parametrize("name", ["vae_64.yaml", "vae_64_maniskill.yaml", "vae_64_maniskill_fast.yaml"])
+def test_shipped_vae_configs_load(name):
+    from a2a_temporal.commands.train_vae import TrainVAEConfig
+    from a2a_temporal.config import load_config
+    from a2a_temporal.heads.video import VideoVAE
+
+    cfg = load_config(TrainVAEConfig, Path(__file__).resolve().parents[1] / "configs" / "video" / name)
+    vae = VideoVAE(cfg.vae)
+    assert cfg.vae.latent_shape == (4, 16, 16) and cfg.data.size == cfg.vae.image_size == 64
+    n = sum(p.numel() for p in vae.parameters())
+    if name.endswith("_fast.yaml"):  # narrower decoder, bf16 autocast; same latent
+        assert cfg.train.mixed_precision == "bf16" and cfg.vae.block_out_channels == (32, 32, 64) and n < 0.8e6
+    else:
+        assert cfg.train.mixed_precision == "no" and n > 0.9e6

@@ -9,6 +9,9 @@ Every run's periodic evaluations (``eval/<name>`` records written by the trainer
 against the iteration, or, with ``--baseline``, the metric minus the baseline recorded in the
 same evaluation (for video: the gain in dB over copying the last frame). Policies work the same
 way: ``--metric eval/success_once`` (validation seeds) gives success against iterations.
+``--x train_cpu_s`` (or ``train_time_s``) draws the curves against the training time the trainer
+records with each evaluation, and ``--target V`` reports when each run first reached V (for
+example a VAE's time to a held-out reconstruction PSNR).
 
 Writes the PNG and a JSON beside it (every point, and each run's first, last and best value).
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from a2a_temporal.cli import parse_named_spec, run_cli
 from a2a_temporal.errors import ConfigError
-from a2a_temporal.metrics.curves import read_curve
+from a2a_temporal.metrics.curves import X_AXES, first_reaching, read_curve
 from a2a_temporal.utils import save_line_plot, write_json_atomic
 
 
@@ -31,6 +34,10 @@ def main(argv=None) -> dict:
     p.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR (a training output directory)")
     p.add_argument("--metric", default="eval/val_psnr")
     p.add_argument("--baseline", default=None, help="subtract this metric of the same evaluation (e.g. eval/copy_last_psnr)")
+    p.add_argument("--x", default="step", choices=list(X_AXES),
+                   help="draw against the iteration or the recorded training time (wall or process CPU seconds)")
+    p.add_argument("--target", type=float, default=None,
+                   help="report the first iteration and time at which each run's value reached this")
     p.add_argument("--out", default="runs/curves/learning_curves.png")
     a = p.parse_args(argv)
     curves, runs = {}, {}
@@ -38,24 +45,31 @@ def main(argv=None) -> dict:
         name, path, _ = parse_named_spec(spec, "--run", with_steps=False)
         if name in curves:
             raise ConfigError(f"--run {spec!r}: the name {name!r} is used twice")
-        curves[name], runs[name] = read_curve(Path(path), a.metric, a.baseline), path
+        curves[name], runs[name] = read_curve(Path(path), a.metric, a.baseline, x=a.x), path
     ylabel = f"{a.metric} - {a.baseline}" if a.baseline else a.metric
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_line_plot(out, {name: ([st for st, _ in pts], [v for _, v in pts]) for name, pts in curves.items()},
-                   "training iteration", ylabel)
-    summary = {name: {"first": {"step": pts[0][0], "value": pts[0][1]}, "last": {"step": pts[-1][0], "value": pts[-1][1]},
-                      "best": dict(zip(("step", "value"), max(pts, key=lambda sv: sv[1])))}
+    save_line_plot(out, {name: ([p[a.x] for p in pts], [p["value"] for p in pts]) for name, pts in curves.items()},
+                   X_AXES[a.x], ylabel)
+    summary = {name: {"first": pts[0], "last": pts[-1], "best": max(pts, key=lambda p: p["value"])}
                for name, pts in curves.items()}
-    result = {"metric": a.metric, "baseline": a.baseline, "runs": runs,
-              "curves": {n: [{"step": s, "value": v} for s, v in pts] for n, pts in curves.items()}, "summary": summary,
+    if a.target is not None:
+        for name, pts in curves.items():
+            summary[name]["reaches_target"] = first_reaching(pts, a.target)
+    result = {"metric": a.metric, "baseline": a.baseline, "x": a.x, "target": a.target, "runs": runs,
+              "curves": curves, "summary": summary,
               "png": str(out),
               "command": " ".join(["python", "tools/learning_curves.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])}
     write_json_atomic(out.with_suffix(".json"), result)
     print(f"{'run':>14} {'first':>16} {'last':>16} {'best':>16}   ({ylabel})")
     for name, s in summary.items():
         cell = lambda d: f"{d['value']:.3f} @{d['step']}"
-        print(f"{name:>14} {cell(s['first']):>16} {cell(s['last']):>16} {cell(s['best']):>16}")
+        reach = ""
+        if a.target is not None:
+            r = s["reaches_target"]
+            reach = "   never reaches the target" if r is None else (
+                f"   reaches {a.target:g} at iteration {r['step']}" + (f", {a.x} {r[a.x]:.0f}" if a.x in r else ""))
+        print(f"{name:>14} {cell(s['first']):>16} {cell(s['last']):>16} {cell(s['best']):>16}{reach}")
     print(f"wrote {out} and {out.with_suffix('.json')}")
     return result
 

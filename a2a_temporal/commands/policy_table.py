@@ -472,6 +472,60 @@ def _curves(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _vae_speed(r: dict) -> str:
+    """scripts/vae_speed.py: seconds per VAE training iteration per variant, timed in one run."""
+    lines = ["| variant | parameters | s / iteration | process CPU s / iteration | speed-up |", "|---|---|---|---|---|"]
+    for name, v in r["rows"].items():
+        lines.append(f"| {name} | {v['parameters'] / 1e6:.2f}M | {v['s_per_it']:.3f} | {v['cpu_s_per_it']:.3f} | "
+                     f"{v['speedup']:.2f}x |")
+    lines += ["", f"{r['threads']} thread(s), batch {r['batch']}, {r['size']} px, median of {r['rounds']} interleaved rounds "
+              f"of {r['iters']} iterations."]  # the command follows from update_result_tables
+    return "\n".join(lines)
+
+
+def _time_to_target(d: dict) -> str:
+    """Learning-curve JSON files written with ``--target``: when each run first reached the target,
+    in iterations, training wall time and process CPU time, and where it ended."""
+    lines = []
+    for key, c in d.items():
+        if c.get("target") is None:
+            raise DataError(f"{key}: written without --target; tools/learning_curves.py --target V gives the time to V")
+        metric = c["metric"] + (f" - {c['baseline']}" if c.get("baseline") else "")
+        if lines:
+            lines.append("")
+        lines += [f"`{Path(key).name}`: first evaluation with {metric} >= {c['target']:g}", "",
+                  "| run | reaches it at iteration | training wall time | training CPU time | last evaluation: iteration, value, CPU time |",
+                  "|---|---|---|---|---|"]
+        mins = lambda p, k: f"{p[k] / 60:.1f} min" if k in p else "-"  # noqa: E731
+        for name, s in c["summary"].items():
+            r, last = s.get("reaches_target"), s["last"]
+            hit = (f"{r['step']} | {mins(r, 'train_time_s')} | {mins(r, 'train_cpu_s')}" if r else
+                   "not reached | - | -")
+            lines.append(f"| {name} | {hit} | {last['step']}, {last['value']:.2f}, {mins(last, 'train_cpu_s')} |")
+        if c.get("command"):
+            lines += ["", f"`{c['command']}`"]
+    return "\n".join(lines)
+
+
+def _placement(d: dict) -> str:
+    """scripts/stackcube_placement.py results: where each policy let go of cube A."""
+    lines = ["| checkpoint | steps, actions per call | episodes: success / failure (released lifted) | "
+             "offset at release, successes: median (range) | failures | height at release (median) |",
+             "|---|---|---|---|---|---|"]
+    cm = lambda x: f"{100 * x:.1f}"  # noqa: E731
+    for key, r in d.items():
+        s, f = r["summary"]["success"], r["summary"]["failure"]
+        cell = lambda g: (f"{cm(g['xy_offset_median_m'])} cm ({cm(g['xy_offset_min_m'])}-{cm(g['xy_offset_max_m'])})"  # noqa: E731
+                          if g["released_lifted"] else "-")
+        heights = [g["height_median_m"] for g in (s, f) if g["height_median_m"] is not None]
+        lines.append(f"| `{r['checkpoint']}` | {r['steps']}, {r['n_action_steps']} | {s['episodes']} / {f['episodes']} "
+                     f"({f['released_lifted']}) | {cell(s)} | {cell(f)} | "
+                     f"{' / '.join(cm(h) + ' cm' for h in heights)} |")
+    for r in d.values():
+        lines += ["", f"`{r['command']}`"]
+    return "\n".join(lines)
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
 # {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
@@ -491,6 +545,9 @@ RESULT_TABLES = {
     "video-robot": ("video_robot/*.json", _video_bench),
     "video-robot-flow": ("video_robot_flow/*.json", _video_bench),
     "video-curves": ("curves/video_*.json", _curves),
+    "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
+    "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
+    "stackcube-placement": ("diag/stackcube_placement_*.json", _placement),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),

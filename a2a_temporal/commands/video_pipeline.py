@@ -1,14 +1,15 @@
 """From a folder of ordinary videos to a trained VAE and next-frame predictor, with a verdict.
 
     python tools/video_pipeline.py --videos my_videos/ --output-dir runs/my_videos \
-        [--vae-iterations 1500] [--vae-augment none] [--iterations 2000] [--threads 2]
+        [--vae-iterations 1500] [--vae-augment none] [--vae-precision fp32] [--iterations 2000] [--threads 2]
 
 1. **probe** (``a2a_temporal.data.video_probe``): frame size, VAE depth and frame stride chosen
    from the videos (written to ``probe.json`` with the numbers behind each choice); a folder whose
    videos are too short for the context is refused here, before any training.
 2. **VAE** (``tools/train_vae.py``) on the training files (``--vae-augment colour`` trains it on
    flipped, turned and re-coloured copies of them, for folders whose few videos each have their
-   own palette: the VAE otherwise learns the palettes; the verdict says when that happened);
+   own palette: the VAE otherwise learns the palettes; the verdict says when that happened;
+   ``--vae-precision bf16`` trains it under bf16 autocast, faster on CPUs with bf16 instructions);
 3. **predictor** (``tools/train_video.py``, a2a, 1 step), evaluated on the held-out files from
    iteration 0 on, so its learning curve starts at copy-last; with ``--baselines flow regression
    regression_residual`` the same data, VAE, backbone and budget also train those objectives;
@@ -129,6 +130,9 @@ def main(argv=None) -> dict:
     p.add_argument("--vae-augment", default="none", choices=AUGMENTS,
                    help="augmentation of the VAE's training frames (tools/train_vae.py --augment); the verdict "
                         "suggests colour when the VAE reconstructs held-out frames far worse than training ones")
+    p.add_argument("--vae-precision", default="fp32", choices=("fp32", "bf16"),
+                   help="bf16: train the VAE under bf16 autocast (fp32 weights; tools/train_vae.py "
+                        "--train.mixed_precision=bf16), faster where the CPU has bf16 instructions")
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
     p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
@@ -162,7 +166,8 @@ def main(argv=None) -> dict:
     stage(cmds, "train_vae.py", ["--output-dir", vae_dir, *data, "--data.frame_stride=1", f"--vae.image_size={size}",
                                  f"--vae.block_out_channels=[{blocks}]", f"--train.iterations={a.vae_iterations}",
                                  "--train.eval_every=0", f"--train.threads={a.threads}"]
-          + ([f"--augment={a.vae_augment}"] if a.vae_augment != "none" else []),
+          + ([f"--augment={a.vae_augment}"] if a.vae_augment != "none" else [])
+          + (["--train.mixed_precision=bf16"] if a.vae_precision == "bf16" else []),
           done=(vae_dir / "vae" / "model.safetensors").is_file())
     every = max(1, a.iterations // max(1, a.evals))
     runs = {"a2a": (pred_dir, ["--video.objective.name=a2a"], 1)}

@@ -48,5 +48,7 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
         if self.keep_last < 1:
             raise ValueError(f"train.keep_last must be >= 1, got {self.keep_last}")
+        if self.mixed_precision is False or self.mixed_precision == "False":
+            self.mixed_precision = "no"  # YAML reads a bare `no` (file or --train.mixed_precision=no) as false
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ValueError(f"train.mixed_precision={self.mixed_precision!r} is not one of no, fp16, bf16")

@@ -215,6 +215,8 @@ class Trainer:
         if self.eval_fn is None:
             return {}
         metrics = {}
+        # Training time so far (evaluation excluded): learning curves against time, not only steps.
+        clock = {"train_time_s": round(self.train_seconds(), 2), "train_cpu_s": round(self.train_cpu_seconds(), 2)}
         t0, c0 = time.perf_counter(), time.process_time()
         if self.is_main:
             model = self.eval_model()
@@ -223,7 +225,7 @@ class Trainer:
             with torch.no_grad():
                 metrics = dict(self.eval_fn(model, self.step))
             model.train(was_training)
-            self._log({"step": self.step, **{f"eval/{k}": v for k, v in metrics.items()}})
+            self._log({"step": self.step, **clock, **{f"eval/{k}": v for k, v in metrics.items()}})
         self.acc.wait_for_everyone()
         self.eval_seconds += time.perf_counter() - t0
         self.eval_cpu_seconds += time.process_time() - c0
