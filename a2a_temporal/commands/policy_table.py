@@ -547,7 +547,7 @@ RESULT_TABLES = {
     "video-curves": ("curves/video_*.json", _curves),
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
-    "stackcube-placement": ("diag/stackcube_placement_*.json", _placement),
+    "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
