@@ -6,7 +6,7 @@ tables can be regenerated from a clone without the checkpoints:
     .venv/bin/python tools/policy_table.py --runs results/policy --results results --readme README.md
 
 Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
-``metrics.jsonl``, ``eval/test_*.json``, ``eval/val_*.json`` and ``eval/diag_*.json`` (diagnostic evaluations outside the tables; per-episode files and checkpoints stay behind); the
+``metrics.jsonl``, ``eval/test_*.json``, ``eval/val_*.json``, ``eval/diag_*.json`` (diagnostic evaluations outside the tables) and ``eval/select*.json`` (the validation evaluations of a ``best`` chosen after training by scripts/select_best.py); per-episode files and checkpoints stay behind; the
 toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
 ``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/`` and ``video_robot_flow/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report;
 diagnostics under ``diag/``; the VAE-speed runs' ``metrics.jsonl`` and summaries (``vae_speed/``). Files are written atomically; nothing under ``--out`` is deleted.
@@ -21,7 +21,7 @@ from pathlib import Path
 PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.json",
             "policy/*/*/seed*/run_config.json", "policy/*/*/seed*/metrics.jsonl",
             "policy/*/*/seed*/eval/test_*.json", "policy/*/*/seed*/eval/val_*.json",
-            "policy/*/*/seed*/eval/diag_*.json", "toy*/toy_results.json", "toy*/toy_results.png",
+            "policy/*/*/seed*/eval/diag_*.json", "policy/*/*/seed*/eval/select*.json", "toy*/toy_results.json", "toy*/toy_results.png",
             "benchmark/**/*.json", "benchmark/**/*.png", "robustness/*.json", "robustness/*.png",
             "deploy/*.json", "video_pipeline/*/pipeline.json", "video_pipeline/*/probe.json",
             "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png",

@@ -143,7 +143,7 @@ def main(argv=None) -> int:
 
     info.update({"task": a.task, "recipe": a.recipe, "tag": a.tag, "seed": a.seed, "overrides": overrides, "demos": a.demos,
                  "train_command": " ".join(shlex.quote(str(c)) for c in ["python", *train_cmd[1:]])})
-    if a.split == "test":  # the first invocation's command; each evaluation's own is in eval_commands
+    if a.split == "test" and not a.validation_only:  # the first test invocation's command; each evaluation's own is in eval_commands
         info.setdefault("run_command", cell_command(a.eval))
     out.mkdir(parents=True, exist_ok=True)
     info_path.write_text(json.dumps(info, indent=2))

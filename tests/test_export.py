@@ -319,3 +319,12 @@ def test_benchmark_malformed_arguments_are_one_line_errors(capsys, args, msg):
         bench.main(["--variants", "a2a:1", *args] if args[0] != "--variants" else args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error: ") and msg in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_benchmark_on_cuda_without_a_gpu_is_a_one_line_error(capsys):
+    bench = load_tool("benchmark")
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--variants", "a2a:1", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--device cuda: no CUDA GPU is visible to torch here" in err and err.count("\n") == 1

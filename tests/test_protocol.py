@@ -680,3 +680,32 @@ def test_vae_speed_table():
                        "size": 64, "iters": 4, "rounds": 3, "command": "python scripts/vae_speed.py"})
     assert "| default | 0.92M | 1.200 | 2.400 | 1.00x |" in text and "| bf16 | 0.92M | 0.800 | 1.600 | 1.50x |" in text
     assert "2 thread(s), batch 32, 64 px" in text
+
+
+def test_gpu_trained_rows_name_their_device_and_post_hoc_selection_prefers_later_ties(tmp_path):
+    import importlib.util
+
+    from a2a_temporal.commands.policy_table import aggregate, collect, render
+
+    write_run(tmp_path, "peginsertion", "a2a", 0, 0.07, 0.07, cpu_s=2100)
+    write_run(tmp_path, "peginsertion", "a2a+k1_nocons_long", 0, 0.50, 0.40, cpu_s=300)
+    info = tmp_path / "peginsertion" / "a2a+k1_nocons_long" / "seed0" / "run_info.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "trained_on": "H200"}))
+    recs = collect(tmp_path)
+    lines = render("long", recs, aggregate(recs)).splitlines()
+    cpu_row = next(ln for ln in lines if "| a2a |" in ln)
+    gpu_row = next(ln for ln in lines if "| a2a+k1_nocons_long |" in ln)
+    assert "| 35 |" in cpu_row and "wall-min" not in cpu_row
+    assert "| 2 wall-min on H200 |" in gpu_row  # train_time_s 150 s; its CPU time is not a CPU-budget figure
+    spec = importlib.util.spec_from_file_location("select_best", ROOT / "scripts" / "select_best.py")
+    sel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sel)
+    assert sel.choose({"0005000": 0.4, "0010000": 0.4}) == "0010000"
+    assert sel.choose({"0005000": 0.5, "0010000": 0.4}) == "0005000"
+    spec = importlib.util.spec_from_file_location("parallel_train", ROOT / "scripts" / "parallel_train.py")
+    par = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(par)
+    args, overrides = par.split_run("peginsertion a2a --seed 1 --tag x_long --demos 300 -- --train.batch_size=256")
+    assert overrides == ["--train.batch_size=256"] and par.run_dir(args) == Path("runs/policy/peginsertion/a2a+x_long/seed1")
+    with pytest.raises(ValueError, match="TASK RECIPE"):
+        par.split_run("peginsertion")

@@ -29,6 +29,10 @@ with all the others, so machine noise hits them alike and every ratio comes from
 
 Process CPU time is reported beside wall time for the whole run. Writes JSON and a PNG.
 
+``--device cuda`` runs the same on a GPU: every timed call ends with ``torch.cuda.synchronize()``
+(a call is timed to its result), runtimes eager and compile (ONNX Runtime is refused), no stage
+breakdown and no compute ceiling (both are CPU measurements here).
+
 Training cost (a sub-command): seconds and process CPU seconds per training iteration of each
 recipe on one task, interleaved in one run, and the projection to the task's iteration budget::
 
@@ -60,6 +64,7 @@ from a2a_temporal.errors import ConfigError
 from a2a_temporal.flow.objective import OBJECTIVES
 from a2a_temporal.heads.action import ActionFlowPolicy
 from a2a_temporal.training.checkpoint import resolve_pretrained
+from a2a_temporal.training.trainer import move_to
 from a2a_temporal.utils import versions, write_json_atomic
 
 RUNTIMES = ("eager", "compile", "ort")
@@ -82,6 +87,9 @@ def parse(argv=None):
                    help="batch sweep sizes, comma separated ('' or 'none': off)")
     p.add_argument("--sweep-seconds", type=float, default=0.3, help="time budget per batch size and runtime")
     p.add_argument("--onnx-exporter", default="auto", choices=["auto", "dynamo", "torchscript"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where the policies run (cuda: every timed call ends with a synchronize; eager and "
+                        "compile only, no stage breakdown)")
     p.add_argument("--json", default="runs/benchmark/latency.json")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. --policy.backbone.preset=small")
     a, rest = p.parse_known_args(argv)
@@ -161,6 +169,11 @@ def check_args(a) -> tuple[list, dict, list[str], list[int]]:
     if bad:
         raise ConfigError(f"--runtimes {bad[0]!r} is not one of {list(RUNTIMES)}")
     runtimes = ["eager"] + [r for r in dict.fromkeys(a.runtimes) if r != "eager"]
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA GPU is visible to torch here")
+        if "ort" in runtimes:
+            raise ConfigError("--runtimes ort: the ONNX Runtime session runs on the CPU; drop it with --device cuda")
     text = a.batch_sizes.strip().lower()
     sizes = []
     if text not in ("", "none", "0"):
@@ -553,21 +566,32 @@ def main(argv=None) -> dict:
     variants, ckpts, runtimes, sizes = check_args(a)
     torch.set_num_threads(a.threads)
     policies, meta = build_policies(a, variants, ckpts)
+    device = torch.device(a.device)
+    on_gpu = device.type == "cuda"
+    for p, _, _ in policies.values():
+        p.to(device)
+
+    def window_batch(w, idx):
+        return move_to(w.__getitems__(idx), device)
+
+    def synced(fn):  # a GPU call is timed to its end, not to its launch
+        return (lambda: (fn(), torch.cuda.synchronize())[0]) if on_gpu else fn
+
     ref = variants[0][0]
     pol, steps, windows = policies[ref]
-    batch = windows.__getitems__([len(windows) // 2])
+    batch = window_batch(windows, [len(windows) // 2])
     per_round = max(1, a.calls // a.rounds)
     items: dict[str, tuple] = {}
     for spec, (p, s, w) in policies.items():
-        b = batch if p is pol else w.__getitems__([len(w) // 2])
+        b = batch if p is pol else window_batch(w, [len(w) // 2])
         m = method_of(spec)
-        items[f"variant:{spec}"] = (lambda p=p, b=b, s=s, m=m: p.predict_action_chunk(b, s, m), per_round)
-    floor_args = floor_inputs(pol, batch)
-    items["eager:floor"] = (lambda: pol.net(*floor_args), per_round)
+        items[f"variant:{spec}"] = (synced(lambda p=p, b=b, s=s, m=m: p.predict_action_chunk(b, s, m)), per_round)
+    floor_args = tuple(x.to(device) for x in floor_inputs(pol, batch))
+    items["eager:floor"] = (synced(lambda: pol.net(*floor_args)), per_round)
 
     # Runtimes beside eager (set up here: exports and compilation are not timed).
     runtime_info: dict[str, dict] = {"eager": {"policy": f"variant:{ref}", "floor": "eager:floor"}}
-    policy_fns: dict[str, object] = {"eager": lambda b: (lambda: pol.predict_action_chunk(b, steps))}
+    policy_fns: dict[str, object] = {"eager": lambda b: synced(lambda: pol.predict_action_chunk(b, steps))}
     for rt in runtimes[1:]:
         try:
             if rt == "ort":
@@ -575,8 +599,8 @@ def main(argv=None) -> dict:
                 items["ort:policy"], policy_fns["ort"] = (make_fn(batch), per_round), make_fn
             else:
                 pfn, floor_fn, info = compile_runtime(pol, steps, batch, floor_args)
-                items["compile:policy"] = (pfn, per_round)
-            items[f"{rt}:floor"] = (floor_fn, per_round)
+                items["compile:policy"] = (synced(pfn), per_round)
+            items[f"{rt}:floor"] = (synced(floor_fn), per_round)
             runtime_info[rt] = {"policy": f"{rt}:policy", "floor": f"{rt}:floor", **info}
         except Exception as e:  # a runtime that does not work here is a result, not a crash
             runtime_info[rt] = {"error": one_line(e)}
@@ -584,6 +608,9 @@ def main(argv=None) -> dict:
     # Breakdown: stages of the reference call, folded and reference paths.
     breakdown: dict[str, dict] = {}
     for path, folded in (("folded", True), ("reference", False)):
+        if on_gpu:  # the stages would each need their own synchronize: not measured there
+            breakdown[path] = {"error": "not measured on a GPU"}
+            continue
         try:
             stages = pol.inference_stages(batch, steps, folded=folded)
         except Exception as e:
@@ -601,7 +628,7 @@ def main(argv=None) -> dict:
     with torch.inference_mode():
         for rt, make in policy_fns.items():
             for B in sizes:
-                fn = make(sweep_batch(windows, B))
+                fn = make(move_to(sweep_batch(windows, B), device))
                 n = max(1, int(a.sweep_seconds / a.rounds / max(estimate(fn), 1e-6)))
                 sweep_items[f"sweep:{rt}:{B}"] = (fn, n)
     items.update(sweep_items)
@@ -646,6 +673,7 @@ def main(argv=None) -> dict:
             for r in rs:
                 r["ratio_to_batch1"] = r["chunks_per_s"] / rs[0]["chunks_per_s"]
             sweep_out["rows"][rt] = rs
+    if sizes and not on_gpu:  # the ceiling's matmul rate is the CPU's
         gflops = gemm_gflops()
         flops = call_flops(pol, batch, steps)
         ceiling = gflops * 1e9 / flops  # chunks/s if every FLOP ran at the matmul rate
@@ -654,7 +682,8 @@ def main(argv=None) -> dict:
                                                       for rt, rs in sweep_out["rows"].items()}})
     params = sum(p.numel() for p in pol.parameters())
     wall, cpu, age = time.perf_counter() - wall0, time.process_time(), process_age_s()
-    result = {"reference": ref, "threads": a.threads, "batch_size": 1, "calls_per_variant": per_round * a.rounds,
+    result = {"reference": ref, "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "threads": a.threads,
+              "batch_size": 1, "calls_per_variant": per_round * a.rounds,
               "rounds": a.rounds, "config": a.config, "overrides": a.overrides, "dataset": meta.path,
               "backbone_parameters": params, "policy_parameters": params,
               "floor_parameters": sum(p.numel() for p in pol.net.parameters()),
@@ -700,7 +729,7 @@ def print_table(r: dict) -> None:
     for rt, rs in sw.get("rows", {}).items():
         print(f"\nbatch sweep ({rt}): " + "  ".join(
             f"B={x['batch']}: {x['chunks_per_s']:.0f}/s ({x['ratio_to_batch1']:.1f}x)" for x in rs))
-    if sw.get("rows"):
+    if sw.get("ceiling_chunks_per_s"):
         print(f"compute ceiling: {sw['flops_per_chunk'] / 1e6:.1f} MFLOP per chunk at {sw['matmul_gflops']:.0f} "
               f"GFLOP/s (plain matmul, same run) = {sw['ceiling_chunks_per_s']:.0f} chunks/s, "
               + ", ".join(f"{v:.1f}x batch 1 ({k})" for k, v in sw["ceiling_ratio_to_batch1"].items()))

@@ -51,6 +51,8 @@ TABLES = {
     "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    # Longer training (more iterations, batch 256, on a GPU) beside the CPU budget's rows.
+    "long": ("test", [r"a2a", r"flow", r"a2a\+.*_long", r"flow\+(.*_)?long"], ["peginsertion"]),
     # Where episodes fail: the task's sub-goal flags (evaluations that recorded them).
     "stages": ("stages", [r".*"], None),
     # Actions executed per policy call, changed at evaluation: validation rows choose, test rows report.
@@ -77,7 +79,7 @@ def collect(runs: Path) -> list[dict]:
                 "command": info.get("run_command", ""), "train_iterations": train.get("iterations", train.get("steps")),
                 "train_cpu_s": train.get("train_cpu_s"), "train_time_s": train.get("train_time_s"),
                 "load_avg_mean": train.get("load_avg_mean"), "torch_threads": train.get("torch_threads"),
-                "overrides": info.get("overrides", [])}
+                "overrides": info.get("overrides", []), "trained_on": info.get("trained_on")}
         vals = []
         if (run / "metrics.jsonl").is_file():
             for line in (run / "metrics.jsonl").read_text().splitlines():
@@ -153,6 +155,9 @@ def aggregate(recs: list[dict], kind: str = "test") -> list[dict]:
                      "nonfinite_action_steps": (None if any(r.get("nonfinite") is None for r in rs)
                                                 else sum(r["nonfinite"] for r in rs)),
                      "train_cpu_min": statistics.fmean(cpu) / 60 if cpu else None,
+                     "trained_on": rs[0].get("trained_on"),
+                     "train_wall_min": (statistics.fmean(r["train_time_s"] for r in rs) / 60
+                                        if all(r.get("train_time_s") is not None for r in rs) else None),
                      "stages_reached": _pooled_stages(rs, "stages_reached"),
                      "stages_at_end": _pooled_stages(rs, "stages_at_end"),
                      "timed_alone": all((r["load_avg_mean"] or 99) <= (r["torch_threads"] or 0) + 0.6 for r in rs),
@@ -204,6 +209,8 @@ def markdown_test(rows: list[dict], split: bool = False) -> str:
     for r in rows:
         lo, hi = r["success_once_ci95"]
         cpu = f"{r['train_cpu_min']:.0f}" if r["train_cpu_min"] is not None else "-"
+        if r.get("trained_on") and r.get("train_wall_min") is not None:  # not CPU training: its wall time there
+            cpu = f"{r['train_wall_min']:.0f} wall-min on {r['trained_on']}"
         nan = "-" if r.get("nonfinite_action_steps") is None else str(r["nonfinite_action_steps"])
         lines.append(f"| {r['env_id']} ({r['horizon']}; reg. {r['registered_horizon']}) | {r['run']} | "
                      f"{sampler_text(r)} | " + (f"{r['split']} | " if split else "")
@@ -536,6 +543,10 @@ RESULT_TABLES = {
     "latency-sources": ("benchmark/latency_sources.json", _latency),
     "runtimes": ("benchmark/latency.json", _runtimes),
     "batch-sweep": ("benchmark/latency.json", _batch_sweep),
+    # the same benchmark on a GPU (tools/benchmark.py --device cuda)
+    "latency-gpu": ("benchmark/latency_h200.json", _latency),
+    "runtimes-gpu": ("benchmark/latency_h200.json", _runtimes),
+    "batch-sweep-gpu": ("benchmark/latency_h200.json", _batch_sweep),
     "export": ("deploy/pushcube_a2a.json", _export),
     "eval-envs": ("benchmark/eval_envs/*.json", _eval_envs),
     "video-throughput": ("benchmark/video_throughput/synthetic64.json", _video_throughput),
