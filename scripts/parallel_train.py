@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+from a2a_temporal.utils import write_json_atomic  # noqa: E402
 
 
 def split_run(spec: str) -> tuple[list[str], list[str]]:
@@ -193,14 +195,14 @@ def main(argv=None) -> int:
         if info_path.is_file():  # where it trained, and beside how many others (the tables say so)
             info = json.loads(info_path.read_text())
             info.update({"trained_on": report["device"], "trained_alongside": len(runs) - 1})
-            info_path.write_text(json.dumps(info, indent=2))
+            write_json_atomic(info_path, info)
         if a.pack_dir:
             entry["packed_steps"] = pack(rd, Path(a.pack_dir) / f"run{k}.tar")
     report["wall_s"] = round(time.time() - t0, 1)
     if a.pack_dir:
         with tarfile.open(Path(a.pack_dir) / "logs.tar", "w") as tar:
             tar.add(logs, arcname="logs")
-        (Path(a.pack_dir) / "parallel_train.json").write_text(json.dumps(report, indent=2))
+        write_json_atomic(Path(a.pack_dir) / "parallel_train.json", report)
     print(json.dumps({k: report[k] for k in ("device", "probe", "iterations", "wall_s")}))
     for e in report["runs"]:
         print(f"{e['dir']}: exit {e['exit']}, {e.get('iterations_done')} iterations, {e.get('train_time_s')} s")

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from a2a_temporal.envs.seeds import TEST_SEED_START, VALIDATION_SEED_START  # noqa: E402
 from a2a_temporal.training.checkpoint import point_link  # noqa: E402
+from a2a_temporal.utils import write_json_atomic  # noqa: E402
 
 
 def choose(results: dict[str, float]) -> str:
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     point_link(run / "checkpoints" / "best", best)
     record = {"best": best, "validation_success_once": results, "episodes": a.episodes, "seed": a.seed,
               "command": " ".join(["scripts/select_best.py", str(run)] + ([f"--episodes {a.episodes}"] if a.episodes != 50 else []))}
-    (run / "eval" / "selection.json").write_text(json.dumps(record, indent=2))
+    write_json_atomic(run / "eval" / "selection.json", record)
     print(json.dumps(record))
     return 0
 
