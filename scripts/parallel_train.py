@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import policy_run  # noqa: E402
 from a2a_temporal.utils import write_json_atomic  # noqa: E402
 
 
@@ -49,14 +51,9 @@ def split_run(spec: str) -> tuple[list[str], list[str]]:
 
 
 def run_dir(args: list[str], runs: str = "runs/policy") -> Path:
-    """The folder scripts/policy_run.py writes for these arguments (same naming rule)."""
-    p = argparse.ArgumentParser()
-    p.add_argument("task")
-    p.add_argument("recipe")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tag", default="")
-    a, _ = p.parse_known_args(args)
-    return Path(runs) / a.task / (a.recipe + (f"+{a.tag}" if a.tag else "")) / f"seed{a.seed}"
+    """The folder scripts/policy_run.py writes for these arguments (its own parser and naming rule;
+    arguments it refuses end the program there, before anything trains)."""
+    return policy_run.run_dir(policy_run.build_parser().parse_args([*args, "--runs", runs]))
 
 
 def launch(cmd: list[str], log: Path) -> subprocess.Popen:
@@ -137,6 +134,8 @@ def main(argv=None) -> int:
         runs = [split_run(s) for s in a.run]
     except ValueError as e:
         p.error(str(e))
+    for args, _ in runs:  # a malformed cell stops here, before any training
+        run_dir(args)
     logs = Path(a.logs or tempfile.mkdtemp(prefix="parallel_train_logs_"))
     logs.mkdir(parents=True, exist_ok=True)
     if a.pack_dir:

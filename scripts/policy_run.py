@@ -74,10 +74,8 @@ def parse_spec(full_spec: str) -> tuple[str, str, str, str, str]:
     return method, steps, n_exec, ens, tag
 
 
-def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of one cell (also read by scripts/parallel_train.py)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("task", choices=sorted(TASKS))
     p.add_argument("recipe")
@@ -93,6 +91,19 @@ def main(argv=None) -> int:
     p.add_argument("--demos", type=int, default=100,
                    help="motion-planned demos to train on (the task config's dataset has 100; another count is "
                         "generated beside it, e.g. data/StackCube-v1/state-pd_ee_delta_pos-300)")
+    return p
+
+
+def run_dir(a: argparse.Namespace) -> Path:
+    """The cell's folder, relative to the repository: RUNS/TASK/RECIPE[+TAG]/seedK."""
+    return Path(a.runs) / a.task / (a.recipe + (f"+{a.tag}" if a.tag else "")) / f"seed{a.seed}"
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    p = build_parser()
     a = p.parse_args(argv)
     for full_spec in a.eval:  # before any demo or training work
         try:
@@ -104,8 +115,7 @@ def main(argv=None) -> int:
     if not recipe.is_file():
         known = sorted(x.stem for x in (ROOT / "configs/policy/recipes").glob("*.yaml"))
         p.error(f"no recipe {recipe} (known: {', '.join(known)})")
-    name = a.recipe + (f"+{a.tag}" if a.tag else "")
-    out = ROOT / a.runs / a.task / name / f"seed{a.seed}"
+    out = ROOT / run_dir(a)
     info_path = out / "run_info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
 

@@ -240,7 +240,7 @@ def floor_inputs(pol, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cond = pol._condition(batch, hist)
     B, c = cond.shape[0], pol.config
     shape = (c.latent_tokens, c.latent_dim) if pol.chunk_encoder is not None else (c.horizon, c.action_dim)
-    return torch.zeros(B, *shape), torch.zeros(B), cond.clone()
+    return torch.zeros(B, *shape, device=cond.device), torch.zeros(B, device=cond.device), cond.clone()
 
 
 def sweep_batch(windows, size: int) -> dict:
@@ -586,7 +586,7 @@ def main(argv=None) -> dict:
         b = batch if p is pol else window_batch(w, [len(w) // 2])
         m = method_of(spec)
         items[f"variant:{spec}"] = (synced(lambda p=p, b=b, s=s, m=m: p.predict_action_chunk(b, s, m)), per_round)
-    floor_args = tuple(x.to(device) for x in floor_inputs(pol, batch))
+    floor_args = floor_inputs(pol, batch)
     items["eager:floor"] = (synced(lambda: pol.net(*floor_args)), per_round)
 
     # Runtimes beside eager (set up here: exports and compilation are not timed).
