@@ -13,10 +13,14 @@ and at its end (``--train.save_every``) and no in-training evaluation (the machi
 simulator: ``best`` is chosen afterwards on validation seeds with ``tools/eval_policy.py``). A run
 still going at ``--hard-limit-s`` is stopped; its half-way checkpoint stays.
 
-``--pack-dir``: one ``run<K>.tar`` per run holding what the evaluation needs (run_info.json,
-run_config.json, metrics.jsonl, train_summary.json and each checkpoint's pretrained_model/;
-paths relative to the repository root, so ``tar xf`` there restores them) and
-``logs.tar`` (every process's output) and ``parallel_train.json`` (the rates, the chosen count, the device, each run's wall time).
+``--pack-dir``: ``runs.tar`` holding what the evaluation needs (each run's run_info.json,
+run_config.json, metrics.jsonl, train_summary.json and its checkpoints' pretrained_model/; paths
+relative to the repository root) and every process's output under ``logs/``, cut into parts of
+at most ``--part-mb`` MiB (``runs.tar.part00``, ...; restore with ``cat runs.tar.part* | tar x``
+in the repository), and ``parallel_train.json`` (the rates, the chosen count, the device, each
+run's wall time, which checkpoints were packed). Every run's final checkpoint is packed; the
+half-way ones follow, in run order, while the pack stays under ``--pack-max-mb`` (a machine that
+hands back a limited amount of data: the skipped ones are listed).
 """
 from __future__ import annotations
 
@@ -101,18 +105,47 @@ def device_name() -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
-def pack(run: Path, tar_path: Path) -> list[str]:
-    """Tar what evaluating a run needs; returns the checkpoint step folders packed."""
-    steps = []
+def pack_plan(runs: list[Path], max_bytes: float) -> tuple[list[Path], list[Path]]:
+    """What to pack: each run's record files and final checkpoint, then the earlier checkpoints in
+    run order while the total stays under ``max_bytes``. Returns (files and folders, skipped folders)."""
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+    items, later, total = [], [], 0
+    for run in runs:
+        items += [run / n for n in ("run_info.json", "run_config.json", "metrics.jsonl", "train_summary.json")
+                  if (run / n).is_file()]
+        steps = [d / "pretrained_model" for d in sorted((run / "checkpoints").glob("[0-9]*"))
+                 if (d / "pretrained_model").is_dir()]
+        if steps:
+            items.append(steps[-1])
+            later += steps[:-1]
+    total = sum(size(x) for x in items)
+    skipped = []
+    for step in later:
+        if total + size(step) <= max_bytes:
+            items.append(step)
+            total += size(step)
+        else:
+            skipped.append(step)
+    return items, skipped
+
+
+def write_parts(items: list[Path], logs: Path, out_dir: Path, part_bytes: int, base: Path = ROOT) -> list[str]:
+    """``runs.tar`` of ``items`` (named relative to ``base``, the repository) and ``logs/``, cut into parts."""
+    tar_path = out_dir / "runs.tar"
     with tarfile.open(tar_path, "w") as tar:
-        for name in ("run_info.json", "run_config.json", "metrics.jsonl", "train_summary.json"):
-            if (run / name).is_file():
-                tar.add(run / name, arcname=str((run / name).relative_to(ROOT)))
-        for step in sorted((run / "checkpoints").glob("[0-9]*")):
-            if (step / "pretrained_model").is_dir():
-                tar.add(step / "pretrained_model", arcname=str((step / "pretrained_model").relative_to(ROOT)))
-                steps.append(step.name)
-    return steps
+        for x in items:
+            tar.add(x, arcname=str(x.resolve().relative_to(base.resolve())))
+        tar.add(logs, arcname="logs")
+    parts = []
+    with open(tar_path, "rb") as src:
+        while chunk := src.read(part_bytes):
+            part = out_dir / f"runs.tar.part{len(parts):02d}"
+            part.write_bytes(chunk)
+            parts.append(part.name)
+    tar_path.unlink()
+    return parts
 
 
 def main(argv=None) -> int:
@@ -125,8 +158,10 @@ def main(argv=None) -> int:
     p.add_argument("--safety", type=float, default=0.85, help="fraction of the probed rate to plan with")
     p.add_argument("--round", type=int, default=1000, help="round the iteration count down to a multiple of this")
     p.add_argument("--max-iterations", type=int, default=0, help="cap on the iteration count (0: none)")
-    p.add_argument("--pack-dir", default="", help="write run<K>.tar and parallel_train.json here")
-    p.add_argument("--logs", default="", help="log folder (default: a temporary one; --pack-dir gets logs.tar of it)")
+    p.add_argument("--pack-dir", default="", help="write runs.tar.partNN and parallel_train.json here")
+    p.add_argument("--pack-max-mb", type=float, default=60.0, help="checkpoints beyond each run's last stop here")
+    p.add_argument("--part-mb", type=float, default=15.0, help="largest part of runs.tar, MiB")
+    p.add_argument("--logs", default="", help="log folder (default: a temporary one; packed into runs.tar under logs/)")
     a = p.parse_args(argv)
     if a.budget_s <= 0 or a.probe_iterations < 10 or a.round < 2:
         p.error("expected --budget-s > 0, --probe-iterations >= 10 and --round >= 2")
@@ -195,12 +230,14 @@ def main(argv=None) -> int:
             info = json.loads(info_path.read_text())
             info.update({"trained_on": report["device"], "trained_alongside": len(runs) - 1})
             write_json_atomic(info_path, info)
-        if a.pack_dir:
-            entry["packed_steps"] = pack(rd, Path(a.pack_dir) / f"run{k}.tar")
     report["wall_s"] = round(time.time() - t0, 1)
     if a.pack_dir:
-        with tarfile.open(Path(a.pack_dir) / "logs.tar", "w") as tar:
-            tar.add(logs, arcname="logs")
+        items, skipped = pack_plan([ROOT / run_dir(args) for args, _ in runs], a.pack_max_mb * 2**20)
+        for entry in report["runs"]:
+            entry["packed_steps"] = [x.parent.name for x in items if x.name == "pretrained_model"
+                                     and x.parents[2] == ROOT / entry["dir"]]
+            entry["skipped_steps"] = [x.parent.name for x in skipped if x.parents[2] == ROOT / entry["dir"]]
+        report["parts"] = write_parts(items, logs, Path(a.pack_dir), int(a.part_mb * 2**20))
         write_json_atomic(Path(a.pack_dir) / "parallel_train.json", report)
     print(json.dumps({k: report[k] for k in ("device", "probe", "iterations", "wall_s")}))
     for e in report["runs"]:

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 sys.path.insert(0, str(ROOT))
 from a2a_temporal.envs.seeds import TEST_SEED_START, VALIDATION_SEED_START  # noqa: E402
+from a2a_temporal.utils import write_json_atomic  # noqa: E402
 # task -> its config in configs/policy/ (environment, control mode, demos, budget)
 TASKS = {"pushcube": "pushcube_state.yaml", "pickcube": "pickcube_state.yaml", "stackcube": "stackcube_state.yaml",
          "peginsertion": "peginsertion_state.yaml", "pickcube_rgb": "pickcube_rgb.yaml"}
@@ -94,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def rel(path: Path) -> Path:
+    """``path`` relative to the repository when it lies inside it (commands stay short), else as is."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def run_dir(a: argparse.Namespace) -> Path:
     """The cell's folder, relative to the repository: RUNS/TASK/RECIPE[+TAG]/seedK."""
     return Path(a.runs) / a.task / (a.recipe + (f"+{a.tag}" if a.tag else "")) / f"seed{a.seed}"
@@ -115,7 +122,7 @@ def main(argv=None) -> int:
     if not recipe.is_file():
         known = sorted(x.stem for x in (ROOT / "configs/policy/recipes").glob("*.yaml"))
         p.error(f"no recipe {recipe} (known: {', '.join(known)})")
-    out = ROOT / run_dir(a)
+    out = (ROOT / run_dir(a)).resolve()
     info_path = out / "run_info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
 
@@ -128,7 +135,7 @@ def main(argv=None) -> int:
         if count != "100":
             p.error(f"{task_cfg}: dataset.path {h5} does not end in a -100 folder; --demos cannot place {a.demos} demos")
         h5 = h5.parent.parent / f"{prefix}-{a.demos}" / h5.name
-        data_override = [f"--dataset.path={h5.relative_to(ROOT)}"]
+        data_override = [f"--dataset.path={rel(h5)}"]
     if not h5.is_file():
         env_id = yaml_get(task_cfg, "policy", "env_id")
         control = yaml_get(task_cfg, "policy", "control_mode")
@@ -137,8 +144,8 @@ def main(argv=None) -> int:
         run([PY, "tools/generate_demos.py", "--env-id", env_id, "--num-demos", str(a.demos), "--obs-mode", obs_mode,
              *image, "--control-mode", control, "--out", h5.parent, "--quiet"])
 
-    train_cmd = [PY, "tools/train_policy.py", "--config", task_cfg.relative_to(ROOT), "--config",
-                 recipe.relative_to(ROOT), "--output-dir", out.relative_to(ROOT), f"--train.seed={a.seed}", *data_override,
+    train_cmd = [PY, "tools/train_policy.py", "--config", rel(task_cfg), "--config",
+                 rel(recipe), "--output-dir", rel(out), f"--train.seed={a.seed}", *data_override,
                  *overrides]
     if not (out / "train_summary.json").is_file():
         resume = ["--train.resume=true"] if (out / "checkpoints" / "last").exists() else []
@@ -156,20 +163,20 @@ def main(argv=None) -> int:
     if a.split == "test" and not a.validation_only:  # the first test invocation's command; each evaluation's own is in eval_commands
         info.setdefault("run_command", cell_command(a.eval))
     out.mkdir(parents=True, exist_ok=True)
-    info_path.write_text(json.dumps(info, indent=2))
+    write_json_atomic(info_path, info)
     if a.validation_only:
         return 0
     for full_spec in a.eval or [""]:
         method, steps, n_exec, ens, tag = parse_spec(full_spec)
         js = out / "eval" / f"{'test' if a.split == 'test' else 'val'}_{tag}.json"
         info.setdefault("eval_commands", {})[js.name] = cell_command([full_spec] if full_spec else [])
-        info_path.write_text(json.dumps(info, indent=2))
+        write_json_atomic(info_path, info)
         done = json.loads(js.read_text()) if js.is_file() else {}
         if done.get("complete") and done.get("episodes") == a.episodes:
             print(f"{js}: complete, skipped")
             continue
-        cmd = [PY, "tools/eval_policy.py", "--checkpoint", (out / "checkpoints" / "best").relative_to(ROOT),
-               "--episodes", str(a.episodes), "--json", js.relative_to(ROOT), "--quiet",
+        cmd = [PY, "tools/eval_policy.py", "--checkpoint", rel(out / "checkpoints" / "best"),
+               "--episodes", str(a.episodes), "--json", rel(js), "--quiet",
                "--seed", str(TEST_SEED_START if a.split == "test" else VALIDATION_SEED_START)]
         if steps:
             cmd += ["--num-inference-steps", steps]

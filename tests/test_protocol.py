@@ -709,3 +709,50 @@ def test_gpu_trained_rows_name_their_device_and_post_hoc_selection_prefers_later
     assert overrides == ["--train.batch_size=256"] and par.run_dir(args) == Path("runs/policy/peginsertion/a2a+x_long/seed1")
     with pytest.raises(ValueError, match="TASK RECIPE"):
         par.split_run("peginsertion")
+
+
+def test_parallel_train_packs_final_checkpoints_first_and_cuts_parts(tmp_path):
+    """A machine that hands back little data gets every run's last checkpoint; earlier ones only
+    while they fit, and the parts put back together are the tar."""
+    import importlib.util
+    import tarfile
+
+    spec = importlib.util.spec_from_file_location("parallel_train", ROOT / "scripts" / "parallel_train.py")
+    par = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(par)
+    runs = []
+    for name in ("a", "b"):
+        run = tmp_path / "runs" / name
+        for step in ("0000500", "0001000"):
+            (run / "checkpoints" / step / "pretrained_model").mkdir(parents=True)
+            (run / "checkpoints" / step / "pretrained_model" / "model.safetensors").write_bytes(bytes(1000))
+        (run / "run_info.json").write_text("{}")
+        runs.append(run)
+    items, skipped = par.pack_plan(runs, max_bytes=3100)
+    finals = [x for x in items if x.name == "pretrained_model"]
+    assert [x.parent.name for x in finals] == ["0001000", "0001000", "0000500"]  # both ends, then a's half
+    assert [x.parent.parent.parent.name for x in skipped] == ["b"]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "run0.log").write_text("trained")
+    out = tmp_path / "pack"
+    out.mkdir()
+    parts = par.write_parts(items, logs, out, part_bytes=2048, base=tmp_path)
+    assert len(parts) > 1 and not (out / "runs.tar").exists()
+    (tmp_path / "whole.tar").write_bytes(b"".join((out / p).read_bytes() for p in parts))
+    with tarfile.open(tmp_path / "whole.tar") as tar:
+        names = set(tar.getnames())
+    assert "runs/a/checkpoints/0000500/pretrained_model/model.safetensors" in names
+    assert "runs/b/checkpoints/0000500/pretrained_model/model.safetensors" not in names
+    assert {"runs/b/run_info.json", "logs/run0.log"} <= names
+
+
+def test_policy_run_names_paths_inside_the_repository_relative_and_others_absolute(tmp_path):
+    """--runs outside the repository (a scratch folder) works instead of failing on relative_to."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("policy_run", ROOT / "scripts" / "policy_run.py")
+    pr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pr)
+    assert pr.rel(ROOT / "runs" / "policy") == Path("runs/policy")
+    assert pr.rel(tmp_path / "runs") == (tmp_path / "runs").resolve()

@@ -51,8 +51,8 @@ TABLES = {
     "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
-    # Longer training (more iterations, batch 256, on a GPU) beside the CPU budget's rows.
-    "long": ("test", [r"a2a", r"flow", r"a2a\+.*_long", r"flow\+(.*_)?long"], ["peginsertion"]),
+    # Longer training (more iterations, larger batches and models, on a GPU) beside the CPU budget's rows.
+    "long": ("test", [r"a2a", r"flow", r"a2a\+.*_long", r"flow\+(.*_)?long", r"regression\+.*_long"], ["peginsertion"]),
     # Where episodes fail: the task's sub-goal flags (evaluations that recorded them).
     "stages": ("stages", [r".*"], None),
     # Actions executed per policy call, changed at evaluation: validation rows choose, test rows report.
