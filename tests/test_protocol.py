@@ -756,3 +756,25 @@ def test_policy_run_names_paths_inside_the_repository_relative_and_others_absolu
     spec.loader.exec_module(pr)
     assert pr.rel(ROOT / "runs" / "policy") == Path("runs/policy")
     assert pr.rel(tmp_path / "runs") == (tmp_path / "runs").resolve()
+
+
+def test_evaluate_parallel_replays_each_runs_training_arguments():
+    """The test evaluation of a packed GPU run uses the exact arguments it trained with."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_parallel", ROOT / "scripts" / "evaluate_parallel.py")
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    report = {"runs": [
+        {"args": ["peginsertion", "a2a", "--seed", "0", "--tag", "x_long"], "dir": "runs/policy/peginsertion/a2a+x_long/seed0",
+         "overrides": ["--train.batch_size=1024", "--train.iterations=8000"]},
+        {"args": ["peginsertion", "flow", "--seed", "0", "--tag", "x_long"], "dir": "runs/policy/peginsertion/flow+x_long/seed0",
+         "overrides": ["--train.iterations=8000"]}]}
+    cmds = ev.commands(report)
+    assert cmds[0] == ["scripts/select_best.py", "runs/policy/peginsertion/a2a+x_long/seed0", "--quiet"]
+    assert cmds[1] == ["scripts/policy_run.py", "peginsertion", "a2a", "--seed", "0", "--tag", "x_long", "--eval", "1",
+                       "--", "--train.batch_size=1024", "--train.iterations=8000"]
+    assert cmds[3][7:11] == ["--eval", "1", "--eval", "10"]  # a flow from noise is also scored at ten steps
+    assert len(ev.commands(report, only=[1], evals=["2"])) == 2
+    with pytest.raises(ValueError, match="runs 0..1"):
+        ev.commands(report, only=[2])
