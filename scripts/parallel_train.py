@@ -45,13 +45,10 @@ from a2a_temporal.utils import write_json_atomic  # noqa: E402
 
 def split_run(spec: str) -> tuple[list[str], list[str]]:
     """``"TASK RECIPE [options] [-- overrides]"`` -> (policy_run arguments, dotted overrides)."""
-    words = shlex.split(spec)
-    if len(words) < 2:
+    args, overrides = policy_run.split_overrides(shlex.split(spec))
+    if len(args) < 2:
         raise ValueError(f"--run {spec!r}: expected 'TASK RECIPE [options] [-- overrides]'")
-    if "--" in words:
-        i = words.index("--")
-        return words[:i], words[i + 1:]
-    return words, []
+    return args, overrides
 
 
 def run_dir(args: list[str], runs: str = "runs/policy") -> Path:
@@ -111,7 +108,7 @@ def pack_plan(runs: list[Path], max_bytes: float) -> tuple[list[Path], list[Path
     def size(path: Path) -> int:
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
-    items, later, total = [], [], 0
+    items, later = [], []
     for run in runs:
         items += [run / n for n in ("run_info.json", "run_config.json", "metrics.jsonl", "train_summary.json")
                   if (run / n).is_file()]
@@ -123,9 +120,10 @@ def pack_plan(runs: list[Path], max_bytes: float) -> tuple[list[Path], list[Path
     total = sum(size(x) for x in items)
     skipped = []
     for step in later:
-        if total + size(step) <= max_bytes:
+        n = size(step)
+        if total + n <= max_bytes:
             items.append(step)
-            total += size(step)
+            total += n
         else:
             skipped.append(step)
     return items, skipped

@@ -106,10 +106,16 @@ def run_dir(a: argparse.Namespace) -> Path:
     return Path(a.runs) / a.task / (a.recipe + (f"+{a.tag}" if a.tag else "")) / f"seed{a.seed}"
 
 
+def split_overrides(words: list[str]) -> tuple[list[str], list[str]]:
+    """``[cell arguments] [-- dotted overrides]`` -> (cell arguments, overrides)."""
+    if "--" in words:
+        i = words.index("--")
+        return words[:i], words[i + 1:]
+    return list(words), []
+
+
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
+    argv, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
     p = build_parser()
     a = p.parse_args(argv)
     for full_spec in a.eval:  # before any demo or training work
