@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from a2a_temporal.envs.perturb import (DISPLACE_STEP_RANGE, SUITES, TASKS, PerturbWrapper, check_suite, describe,
-                                       episode_rng)
+                                       direction_breakdown, episode_rng, placement_horizon)
 from a2a_temporal.errors import ConfigError
 
 # PushCube-v1 state layout (pd_ee_delta_pos): qpos 0:9, qvel 9:18, tcp_pose 18:25, goal_pos 25:28, obj_pose 28:35
@@ -40,6 +40,24 @@ def test_specifications_and_one_line_errors():
     assert not np.array_equal(a, episode_rng("displace", 6, 7).random(5))
     assert not np.array_equal(a, episode_rng("displace", 4, 8).random(5))
     assert not np.array_equal(a, episode_rng("obs_noise", 4, 7).random(5))
+
+
+def test_displace_step_is_placed_on_the_standard_horizon_not_the_episode_length():
+    # a longer evaluation gives more time to recover from the same push; a shorter one keeps it inside
+    assert placement_horizon("PushCube-v1") == 100
+    assert placement_horizon("PushCube-v1", 150) == 100
+    assert placement_horizon("PushCube-v1", 40) == 40
+    assert placement_horizon("StackCube-v1", 400) == 200
+
+
+
+def test_direction_breakdown_sorts_pushes_by_their_angle_to_the_goal():
+    recs = [{"success_once": ok, "perturbation": {"angle_to_goal_deg": a}}
+            for ok, a in ((True, 10.0), (False, 44.9), (True, 45.0), (False, 134.0), (False, 180.0), (True, None))]
+    assert direction_breakdown(recs) == {"toward_goal": {"episodes": 2, "success_once": 1},
+                                         "sideways": {"episodes": 2, "success_once": 1},
+                                         "away_from_goal": {"episodes": 1, "success_once": 0}}
+    assert direction_breakdown([{"success_once": True, "perturbation": {"suite": "spawn"}}]) is None
 
 
 # ----------------------------------------------------------------------------- simulator
@@ -106,6 +124,9 @@ def test_displace_moves_object_at_recorded_step(push_env):
     assert np.delete(jumps, k - 1).max() < 1e-4
     assert np.allclose(obs[k, OBJ] - obs[k - 1, OBJ], rec["vector_xy"], atol=1e-4)
     assert math.isclose(np.linalg.norm(rec["vector_xy"]), 0.04, rel_tol=1e-6)
+    to_goal = np.subtract(rec["goal_xy"], rec["pos_before"][:2])  # PushCube's goal lies ahead of the cube
+    cos = np.dot(rec["vector_xy"], to_goal) / (np.linalg.norm(rec["vector_xy"]) * np.linalg.norm(to_goal))
+    assert math.isclose(rec["angle_to_goal_deg"], math.degrees(math.acos(cos)), abs_tol=1e-6)
     obs2, _, rec2 = rollout(wrap(push_env, "displace", 4), 5, zeros)
     assert rec2 == rec and np.array_equal(obs, obs2)
     recs = []

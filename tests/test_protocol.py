@@ -579,7 +579,16 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "models": {"a2a": {"steps": 1, "next_frame_psnr": pred, "true_latent_psnr": 38.0,
                                **({"video_gain_db": 1.1, "gain_ci95": [-0.5, 2.5],
                                    "rollout_psnr": [22.0, 17.0, 18.0]} if split == "val" else {})}}}))
+    (tmp_path / "robustness").mkdir()
+    (tmp_path / "robustness" / "pushcube_displace_horizon150.json").write_text(json.dumps({
+        "suite": "displace", "levels": [0, 4], "max_episode_steps": 150, "command": "python tools/benchmark.py x",
+        "results": {"a2a": [{"success_once": 0.9, "success_once_ci95": [0.8, 0.95]},
+                            {"success_once": 0.5, "success_once_ci95": [0.4, 0.6], "by_direction": {
+                                "toward_goal": {"episodes": 3, "success_once": 2},
+                                "sideways": {"episodes": 5, "success_once": 1},
+                                "away_from_goal": {"episodes": 2, "success_once": 0}}}]}}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
+                      "<!-- table:robustness-displace-horizon -->\n<!-- /table:robustness-displace-horizon -->\n"
                       "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
                       "<!-- table:video-pipeline -->\n<!-- /table:video-pipeline -->\n"
@@ -591,6 +600,11 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| a2a, 1 step | 0.00 | 0.00 | 1.00 | 0.00 | 0.410 |" in text
     assert "| flow, 10 steps | 0.47 | 0.48 | 0.05 | 0.00 | 0.036 |" in text
     assert "old" not in text and "kept: no result file" in text and text.endswith("b\n")
+    # a robustness sweep run longer than the task's horizon says so in its header
+    assert ("| policy (horizon 150) | displace 0 | displace 4 |\n|---|---|---|\n"
+            "| a2a | 0.90 (0.80-0.95) | 0.50 (0.40-0.60) |\n\n"
+            "| policy, level | pushed toward the goal | sideways | away from the goal |\n|---|---|---|---|\n"
+            "| a2a, displace 4 | 2/3 | 1/5 | 0/2 |\n\n`python tools/benchmark.py x`") in text
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
     assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text

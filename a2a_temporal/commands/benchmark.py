@@ -460,6 +460,7 @@ def robustness(argv) -> dict:
                     max_episode_steps=a.max_episode_steps)
         results.setdefault("base", res)["results"][name] = res["results"][name]
     result = {**results["base"], "checkpoints": {s.split("=", 1)[0]: s.split("=", 1)[1] for s in a.checkpoint},
+              "max_episode_steps": a.max_episode_steps,
               "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
               "versions": versions(), "command": _COMMAND}
     write_json_atomic(out, result)

@@ -51,6 +51,8 @@ TABLES = {
     "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    # Demos that teach recovery (noisy execution, displaced objects) beside the clean-demo runs.
+    "demos": ("test", [r"a2a", r"a2a\+(recovery|displace_demos.*)", r"flow", r"flow\+displace_demos.*"], ["pushcube"]),
     # Longer training (more iterations, larger batches and models, on a GPU) beside the CPU budget's rows.
     "long": ("test", [r"a2a", r"flow", r"a2a\+.*_long", r"flow\+(.*_)?long", r"regression\+.*_long"], ["peginsertion"]),
     # Where episodes fail: the task's sub-goal flags (evaluations that recorded them).
@@ -368,12 +370,22 @@ def _batch_sweep(d: dict) -> str:
 
 def _robustness(d: dict) -> str:
     levels = d["levels"]
-    lines = [f"| policy | " + " | ".join(f"{d['suite']} {lv:g}" for lv in levels) + " |",
+    horizon = f" (horizon {d['max_episode_steps']})" if d.get("max_episode_steps") else ""
+    lines = [f"| policy{horizon} | " + " | ".join(f"{d['suite']} {lv:g}" for lv in levels) + " |",
              "|---" * (len(levels) + 1) + "|"]
     for name, rows in d["results"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{r['success_once']:.2f} ({r['success_once_ci95'][0]:.2f}-{r['success_once_ci95'][1]:.2f})"
             for r in rows) + " |")
+    split = [(name, lv, r) for name, rows in d["results"].items() for lv, r in zip(levels, rows)
+             if r.get("by_direction")]
+    if split:  # displace suite: successes / episodes by where the push sent the object
+        lines += ["", "| policy, level | pushed toward the goal | sideways | away from the goal |", "|---|---|---|---|"]
+        for name, lv, r in split:
+            b = r["by_direction"]
+            lines.append(f"| {name}, {d['suite']} {lv:g} | " + " | ".join(
+                f"{b[k]['success_once']}/{b[k]['episodes']}" for k in ("toward_goal", "sideways", "away_from_goal"))
+                + " |")
     return "\n".join(lines)
 
 
@@ -565,6 +577,7 @@ RESULT_TABLES = {
     "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
     "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
+    "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
 }
 
 

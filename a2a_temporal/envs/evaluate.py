@@ -42,7 +42,7 @@ from ..flow.objective import check_method, check_steps
 from ..metrics.stats import wilson_interval
 from ..utils import versions, write_json_atomic
 from .maniskill import EVAL_MAX_EPISODE_STEPS, check_env_offline, make_env, registered_max_episode_steps
-from .perturb import check_suite, describe, make_perturbed_env
+from .perturb import check_suite, describe, direction_breakdown, make_perturbed_env
 from .seeds import TEST_SEED_START, split_of
 
 
@@ -359,6 +359,7 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "nonfinite_action_steps": int(sum(r.get("nonfinite_action_steps", 0) for r in records)),
         "stages_reached": stage_rates(records),
         "stages_at_end": stage_rates(records, "stages_at_end"),
+        "by_direction": direction_breakdown(records),  # displace suite: success by where the push went
         "objective": obj.name,
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),

@@ -30,7 +30,9 @@ suite             levels              what a level does
                                       ``_initialize_episode`` and ``evaluate`` read the attribute,
                                       so the spawn height and the success check follow).
 ``displace``      0, 2, 4, 6 (cm)     at step ``k`` drawn uniformly from
-                                      ``[round(0.2 H), round(0.6 H)]`` (20-60 for H = 100) the
+                                      ``[round(0.2 H), round(0.6 H)]`` (20-60 for H = 100; ``H``
+                                      is the task's standard horizon even when the episode is
+                                      run longer, see :func:`placement_horizon`) the
                                       object is moved sideways by ``d`` cm in a direction drawn
                                       uniformly from the circle (``set_pose``, velocity kept).
                                       The observation returned by step ``k`` already shows the
@@ -575,9 +577,46 @@ def displace_object(base, task: TaskSpec, distance_m: float, theta0: float) -> d
     after = actor.pose.p[0].cpu().numpy().astype(np.float64)
     out = dict(vector_xy=(chosen - pos[:2]).tolist(), pos_before=pos.tolist(), pos_after=after.tolist(),
                direction_tries=tries)
+    if task.goal is not None:  # where the push sent the object relative to its way to the goal
+        to_goal = _xy(getattr(base, task.goal)) - pos[:2]
+        out["goal_xy"] = (pos[:2] + to_goal).tolist()
+        out["angle_to_goal_deg"] = _angle_deg(chosen - pos[:2], to_goal)
     if forced:
         out["forced"] = True
     return out
+
+
+def _angle_deg(a, b) -> float | None:
+    """Unsigned angle between two xy vectors in degrees (None when either is ~zero)."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na < 1e-9 or nb < 1e-9:
+        return None
+    return math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(a, b)) / (na * nb)))))
+
+
+DIRECTION_CLASSES = (("toward_goal", 0.0, 45.0), ("sideways", 45.0, 135.0), ("away_from_goal", 135.0, 180.01))
+
+
+def direction_breakdown(records: list[dict]) -> dict | None:
+    """Success of ``displace`` episodes by where the push sent the object relative to its way to
+    the goal: ``toward_goal`` (< 45 deg), ``sideways`` (45-135 deg), ``away_from_goal`` (> 135 deg).
+
+    Returns ``{class: {"episodes": n, "success_once": k}}`` over the episodes whose push was applied
+    and recorded an angle, or None when no episode has one (other suites, tasks without a goal).
+    """
+    out = {name: {"episodes": 0, "success_once": 0} for name, _, _ in DIRECTION_CLASSES}
+    seen = False
+    for r in records:
+        angle = (r.get("perturbation") or {}).get("angle_to_goal_deg")
+        if angle is None:
+            continue
+        seen = True
+        for name, lo, hi in DIRECTION_CLASSES:
+            if lo <= angle < hi:
+                out[name]["episodes"] += 1
+                out[name]["success_once"] += int(bool(r["success_once"]))
+                break
+    return out if seen else None
 
 
 def _half_size(base) -> float:
@@ -659,12 +698,25 @@ def make_perturbed_env(env_id: str, suite: str, level, obs_mode: str = "state", 
                        image_size: int | None = None, **kwargs):
     """``make_env(..., cpu_wrapper=True)`` wrapped in :class:`PerturbWrapper` (picklable via partial).
 
-    ``max_episode_steps`` is also the horizon ``H`` that places the ``displace`` step.
+    The ``displace`` step is placed on :func:`placement_horizon`, so a longer ``max_episode_steps``
+    gives the policy more time to recover from the same push.
     """
-    from .maniskill import EVAL_MAX_EPISODE_STEPS, make_env
+    from .maniskill import make_env
 
     check_suite(suite, level, env_id, obs_mode)
     env = make_env(env_id, obs_mode=obs_mode, control_mode=control_mode, render_mode=render_mode,
                    max_episode_steps=max_episode_steps, image_size=image_size, cpu_wrapper=True, **kwargs)
-    horizon = max_episode_steps or EVAL_MAX_EPISODE_STEPS.get(env_id, 100)
-    return PerturbWrapper(env, suite, level, env_id, obs_mode=obs_mode, horizon=horizon)
+    return PerturbWrapper(env, suite, level, env_id, obs_mode=obs_mode,
+                          horizon=placement_horizon(env_id, max_episode_steps))
+
+
+def placement_horizon(env_id: str, max_episode_steps: int | None = None) -> int:
+    """The ``H`` that places the ``displace`` step: the task's standard evaluation horizon.
+
+    A longer episode keeps the push where it is (more time to recover, same perturbation); a
+    shorter one places it inside the shorter episode.
+    """
+    from .maniskill import EVAL_MAX_EPISODE_STEPS
+
+    standard = EVAL_MAX_EPISODE_STEPS.get(env_id, 100)
+    return min(standard, int(max_episode_steps)) if max_episode_steps else standard
