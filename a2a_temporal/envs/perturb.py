@@ -578,9 +578,9 @@ def displace_object(base, task: TaskSpec, distance_m: float, theta0: float) -> d
     out = dict(vector_xy=(chosen - pos[:2]).tolist(), pos_before=pos.tolist(), pos_after=after.tolist(),
                direction_tries=tries)
     if task.goal is not None:  # where the push sent the object relative to its way to the goal
-        to_goal = _xy(getattr(base, task.goal)) - pos[:2]
-        out["goal_xy"] = (pos[:2] + to_goal).tolist()
-        out["angle_to_goal_deg"] = _angle_deg(chosen - pos[:2], to_goal)
+        goal = _xy(getattr(base, task.goal))
+        out["goal_xy"] = goal.tolist()
+        out["angle_to_goal_deg"] = _angle_deg(chosen - pos[:2], goal - pos[:2])
     if forced:
         out["forced"] = True
     return out
@@ -594,7 +594,7 @@ def _angle_deg(a, b) -> float | None:
     return math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(a, b)) / (na * nb)))))
 
 
-DIRECTION_CLASSES = (("toward_goal", 0.0, 45.0), ("sideways", 45.0, 135.0), ("away_from_goal", 135.0, 180.01))
+DIRECTION_CLASSES = (("toward_goal", 45.0), ("sideways", 135.0), ("away_from_goal", math.inf))  # angle below
 
 
 def direction_breakdown(records: list[dict]) -> dict | None:
@@ -604,18 +604,16 @@ def direction_breakdown(records: list[dict]) -> dict | None:
     Returns ``{class: {"episodes": n, "success_once": k}}`` over the episodes whose push was applied
     and recorded an angle, or None when no episode has one (other suites, tasks without a goal).
     """
-    out = {name: {"episodes": 0, "success_once": 0} for name, _, _ in DIRECTION_CLASSES}
+    out = {name: {"episodes": 0, "success_once": 0} for name, _ in DIRECTION_CLASSES}
     seen = False
     for r in records:
         angle = (r.get("perturbation") or {}).get("angle_to_goal_deg")
         if angle is None:
             continue
         seen = True
-        for name, lo, hi in DIRECTION_CLASSES:
-            if lo <= angle < hi:
-                out[name]["episodes"] += 1
-                out[name]["success_once"] += int(bool(r["success_once"]))
-                break
+        name = next(n for n, bound in DIRECTION_CLASSES if angle < bound)
+        out[name]["episodes"] += 1
+        out[name]["success_once"] += int(bool(r["success_once"]))
     return out if seen else None
 
 
