@@ -306,13 +306,18 @@ def test_benchmark_robustness_subcommand(demos, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     out = tmp_path / "rob" / "sweep.json"
     ckpt = tmp_path / "run" / "checkpoints" / "last"
-    r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}:1", "--checkpoint", f"b={ckpt}:2",
+    r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}:1", "--checkpoint", f"b={ckpt}:2/3",
                  "--suite", "action_noise", "--levels", "0", "0.1", "--episodes", 2, "--num-envs", 1,
                  "--max-episode-steps", 6, "--json", out)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert set(res["results"]) == {"a", "b"} and res["levels"] == [0, 0.1]
     assert [row["num_inference_steps"] for row in res["results"]["b"]] == [2, 2]
+    # /3: three actions per call for b, a keeps its training setting (8)
+    assert [row["n_action_steps"] for row in res["results"]["b"]] == [3, 3] and res["n_action_steps"] == {"b": 3}
+    assert [row["n_action_steps"] for row in res["results"]["a"]] == [8, 8]
     assert out.with_suffix(".png").is_file()
     r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}", "--suite", "delay")
     assert r.returncode == 2 and "STEPS" in r.stderr.strip().splitlines()[-1]
+    r = run_tool("benchmark.py", "robustness", "--checkpoint", f"a={ckpt}:1/0", "--suite", "delay")
+    assert r.returncode == 2 and "/N (actions executed per call) must be a positive integer, got '0'" in r.stderr

@@ -587,6 +587,12 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
                                 "toward_goal": {"episodes": 3, "success_once": 2},
                                 "sideways": {"episodes": 5, "success_once": 1},
                                 "away_from_goal": {"episodes": 2, "success_once": 0}}}]}}))
+    (tmp_path / "robustness" / "pushcube_displace_horizon150_replan.json").write_text(json.dumps({
+        "suite": "displace", "levels": [4], "max_episode_steps": 150, "command": "python tools/benchmark.py y",
+        "seed": 500000,
+        "n_action_steps": {"a2a_x2": 2},
+        "results": {"a2a_x2": [{"success_once": 0.7, "success_once_ci95": [0.6, 0.8]}],
+                    "a2a": [{"success_once": 0.8, "success_once_ci95": [0.7, 0.9]}]}}))
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
                       "<!-- table:robustness-displace-horizon -->\n<!-- /table:robustness-displace-horizon -->\n"
                       "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
@@ -605,6 +611,10 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "| a2a | 0.90 (0.80-0.95) | 0.50 (0.40-0.60) |\n\n"
             "| policy, level | pushed toward the goal | sideways | away from the goal |\n|---|---|---|---|\n"
             "| a2a, displace 4 | 2/3 | 1/5 | 0/2 |\n\n`python tools/benchmark.py x`") in text
+    # a checkpoint given as NAME=CKPT:STEPS/N says how many actions it executes per call
+    assert ("| policy (validation seeds 500000+, horizon 150) | displace 4 |\n|---|---|\n"
+            "| a2a_x2 (2 actions per call) | 0.70 (0.60-0.80) |\n| a2a | 0.80 (0.70-0.90) |\n\n"
+            "`python tools/benchmark.py y`") in text
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
     assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text

@@ -423,16 +423,36 @@ def _cpu_name() -> str:
 
 
 # ---------------------------------------------------------------------------- main
+def _checkpoint_spec(spec: str) -> tuple[str, str, int, int | None]:
+    """``NAME=CHECKPOINT:STEPS[/N]`` -> (name, checkpoint, steps, N or None); one-line ConfigErrors."""
+    from a2a_temporal.cli import parse_named_spec
+
+    head, sep, tail = spec.rpartition(":")
+    n_exec = None
+    if sep and "/" in tail:
+        tail, _, ne = tail.partition("/")
+        try:
+            n_exec = int(ne)
+        except ValueError:
+            n_exec = 0
+        if n_exec < 1:
+            raise ConfigError(f"--checkpoint {spec!r}: /N (actions executed per call) must be a positive integer, "
+                              f"got {ne!r}")
+        spec = f"{head}:{tail}"
+    name, path, n = parse_named_spec(spec, "--checkpoint")
+    return name, path, n, n_exec
+
+
 def robustness(argv) -> dict:
     """``benchmark robustness``: a suite's levels for several checkpoints (JSON + PNG)."""
-    from a2a_temporal.cli import parse_named_spec
     from a2a_temporal.envs.perturb import SUITES
     from a2a_temporal.envs.robustness import plot_sweep, sweep
     from a2a_temporal.envs.seeds import TEST_SEED_START
 
     p = argparse.ArgumentParser(prog="benchmark robustness", description=robustness.__doc__)
     p.add_argument("--checkpoint", action="append", required=True,
-                   help="NAME=CHECKPOINT:STEPS (repeatable; STEPS: sampler steps of that policy)")
+                   help="NAME=CHECKPOINT:STEPS[/N] (repeatable; STEPS: sampler steps of that policy; /N: "
+                        "actions of each chunk executed before the next call, default the policy's own)")
     p.add_argument("--suite", required=True, choices=sorted(SUITES))
     p.add_argument("--levels", nargs="+", type=float, default=None, help="default: every level of the suite")
     p.add_argument("--episodes", type=int, default=100)
@@ -445,9 +465,9 @@ def robustness(argv) -> dict:
     if a.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {a.episodes}")
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    policies, steps = {}, {}
+    policies, steps, n_exec = {}, {}, {}
     for spec in a.checkpoint:
-        name, path, n = parse_named_spec(spec, "--checkpoint")
+        name, path, n, n_exec[name] = _checkpoint_spec(spec)
         if name in policies:
             raise ConfigError(f"--checkpoint {spec!r}: the name {name!r} is given twice")
         policies[name] = ActionFlowPolicy.from_pretrained(resolve_pretrained(path))
@@ -457,10 +477,11 @@ def robustness(argv) -> dict:
     for name, pol in policies.items():  # each policy at its own sampler steps, same seeds and perturbations
         res = sweep({name: pol}, a.suite, a.levels, episodes=a.episodes, seed=a.seed, out_dir=out.parent / out.stem,
                     num_inference_steps=steps[name], num_envs=a.num_envs, threads=a.threads,
-                    max_episode_steps=a.max_episode_steps)
+                    max_episode_steps=a.max_episode_steps, n_action_steps=n_exec[name])
         results.setdefault("base", res)["results"][name] = res["results"][name]
     result = {**results["base"], "checkpoints": {s.split("=", 1)[0]: s.split("=", 1)[1] for s in a.checkpoint},
               "max_episode_steps": a.max_episode_steps,
+              "n_action_steps": {k: v for k, v in n_exec.items() if v is not None},
               "wall_s": round(time.perf_counter() - wall0, 1), "cpu_s": round(time.process_time() - cpu0, 1),
               "versions": versions(), "command": _COMMAND}
     write_json_atomic(out, result)

@@ -31,6 +31,7 @@ import statistics
 from pathlib import Path
 
 from a2a_temporal.cli import run_cli
+from a2a_temporal.envs.seeds import split_of
 from a2a_temporal.errors import DataError
 from a2a_temporal.metrics.stats import wilson_interval
 from a2a_temporal.utils import write_json_atomic
@@ -370,11 +371,17 @@ def _batch_sweep(d: dict) -> str:
 
 def _robustness(d: dict) -> str:
     levels = d["levels"]
-    horizon = f" (horizon {d['max_episode_steps']})" if d.get("max_episode_steps") else ""
+    seed_split = split_of(d["seed"]) if d.get("seed") is not None else "test"
+    notes = [f"{seed_split} seeds {d['seed']}+"] if seed_split != "test" else []  # e.g. a setting chosen on validation
+    notes += [f"horizon {d['max_episode_steps']}"] if d.get("max_episode_steps") else []
+    horizon = f" ({', '.join(notes)})" if notes else ""
     lines = [f"| policy{horizon} | " + " | ".join(f"{d['suite']} {lv:g}" for lv in levels) + " |",
              "|---" * (len(levels) + 1) + "|"]
+    per_call = d.get("n_action_steps") or {}  # NAME=CKPT:STEPS/N: N actions executed per policy call
+    label = {name: f"{name} ({per_call[name]} action{'s' if per_call[name] > 1 else ''} per call)" if name in per_call
+             else name for name in d["results"]}
     for name, rows in d["results"].items():
-        lines.append(f"| {name} | " + " | ".join(
+        lines.append(f"| {label[name]} | " + " | ".join(
             f"{r['success_once']:.2f} ({r['success_once_ci95'][0]:.2f}-{r['success_once_ci95'][1]:.2f})"
             for r in rows) + " |")
     split = [(name, lv, r) for name, rows in d["results"].items() for lv, r in zip(levels, rows)
@@ -383,7 +390,7 @@ def _robustness(d: dict) -> str:
         lines += ["", "| policy, level | pushed toward the goal | sideways | away from the goal |", "|---|---|---|---|"]
         for name, lv, r in split:
             b = r["by_direction"]
-            lines.append(f"| {name}, {d['suite']} {lv:g} | " + " | ".join(
+            lines.append(f"| {label[name]}, {d['suite']} {lv:g} | " + " | ".join(
                 f"{b[k]['success_once']}/{b[k]['episodes']}" for k in ("toward_goal", "sideways", "away_from_goal"))
                 + " |")
     return "\n".join(lines)
@@ -578,6 +585,9 @@ RESULT_TABLES = {
     "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
     "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
+    # settings (re-planning interval, checkpoint) chosen on validation seeds, then 200 test episodes per level
+    "robustness-displace-validation": ("robustness/val_pushcube_displace_*.json", _robustness_files),
+    "robustness-displace-test200": ("robustness/pushcube_displace_test200*.json", _robustness_files),
 }
 
 
