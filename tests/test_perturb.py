@@ -311,7 +311,7 @@ def test_benchmark_robustness_subcommand(demos, tmp_path):
                  "--max-episode-steps", 6, "--json", out)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
-    assert set(res["results"]) == {"a", "b"} and res["levels"] == [0, 0.1]
+    assert set(res["results"]) == {"a", "b"} and res["levels"] == [0, 0.1] and res["nominal_level"] == 0
     assert [row["num_inference_steps"] for row in res["results"]["b"]] == [2, 2]
     # /3: three actions per call for b, a keeps its training setting (8)
     assert [row["n_action_steps"] for row in res["results"]["b"]] == [3, 3] and res["n_action_steps"] == {"b": 3}

@@ -624,6 +624,50 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| a2a | 1 | 21.00 dB | 20.00 dB | +1.00 dB | +1.10 dB [-0.50, +2.50] | 38.00 dB | -1.00 dB (h2) / +1.00 dB (h3) |" in text
 
 
+def test_robustness_ranking_pools_perturbed_episodes_and_ranks_on_them():
+    """Sweeps of the same checkpoints under several suites -> one ranked row per policy: the nominal
+    levels pooled into 'unperturbed', every other level a column, the policies ordered by the pooled
+    success over all perturbed episodes; a later file of a suite adds checkpoints, NAME_seedK joins
+    NAME as another training seed; files that do not fit are refused, not guessed."""
+    from a2a_temporal.commands.policy_table import _robustness_ranking
+    from a2a_temporal.errors import DataError
+
+    def rows(*rates):
+        return [{"success_once": r, "episodes": 10} for r in rates]
+
+    files = {"robustness/pushcube_sources_suite_displace": {
+                 "suite": "displace", "levels": [0, 4], "nominal_level": 0,
+                 "results": {"a": rows(1.0, 0.2), "b": rows(0.8, 0.6)}},
+             "robustness/pushcube_sources_suite_spawn": {
+                 "suite": "spawn", "levels": [1.0, 2.0], "nominal_level": 1.0,
+                 "results": {"a": rows(0.9, 0.4), "b": rows(0.8, 0.4)}}}
+    table = _robustness_ranking(files).splitlines()
+    assert table[0] == "| rank | policy | seeds | unperturbed | displace 4 | spawn 2 | all perturbed episodes |"
+    lo, hi = wilson_interval(10, 20)  # b: 6 + 4 of 20 perturbed episodes, ahead of a's 2 + 4
+    assert table[2].startswith("| 1 | b | 1 | 0.80 (") and table[2].endswith(f"| 0.50 ({lo:.2f}-{hi:.2f}) |")
+    lo, hi = wilson_interval(19, 20)  # a's two nominal levels pooled: 10 + 9 of 20
+    assert table[3].startswith(f"| 2 | a | 1 | 0.95 ({lo:.2f}-{hi:.2f}) | 0.20 (") and "| 0.30 (" in table[3]
+    # a second sweep per suite adds a's second training seed: the row becomes the mean over seeds
+    # with the [lowest-highest] seed, and a overtakes b
+    files["robustness/pushcube_sources_suite_displace_seeds"] = {
+        "suite": "displace", "levels": [0, 4], "nominal_level": 0, "results": {"a_seed1": rows(1.0, 1.0)}}
+    files["robustness/pushcube_sources_suite_spawn_seeds"] = {
+        "suite": "spawn", "levels": [1, 2], "nominal_level": 1, "results": {"a_seed1": rows(1.0, 0.8)}}
+    table = _robustness_ranking(files).splitlines()
+    assert table[2] == ("| 1 | a | 2 | 0.97 [0.95-1.00] | 0.60 [0.20-1.00] | 0.60 [0.40-0.80] "
+                        "| 0.60 [0.30-0.90] |"), table[2]
+    assert table[3].startswith("| 2 | b | 1 |")
+    files["robustness/pushcube_sources_suite_spawn_seeds"]["levels"] = [1, 1.5]
+    with pytest.raises(DataError, match="pushcube_sources_suite_spawn_seeds.json: spawn levels"):
+        _robustness_ranking(files)
+    del files["robustness/pushcube_sources_suite_spawn_seeds"]
+    with pytest.raises(DataError, match=r"suite spawn lacks policies \['a_seed1'\]"):
+        _robustness_ranking(files)
+    del files["robustness/pushcube_sources_suite_spawn"]["nominal_level"]
+    with pytest.raises(DataError, match="no 'nominal_level'"):
+        _robustness_ranking(files)
+
+
 def test_collected_results_rebuild_the_same_tables(tmp_path):
     """scripts/collect_results.py keeps the result files and leaves checkpoints and graphs behind;
     the tables built from the copies equal those built from the runs."""

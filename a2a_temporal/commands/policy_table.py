@@ -401,6 +401,76 @@ def _robustness_files(d: dict) -> str:
     return "\n\n".join(f"{_robustness(r)}\n\n`{r['command']}`" for r in d.values())
 
 
+_SEED_SUFFIX = re.compile(r"^(.+)_seed(\d+)$")
+
+
+def _robustness_ranking(d: dict) -> str:
+    """One row per policy over sweeps of the same checkpoints under several suites: the unperturbed
+    success, success at every perturbed level, and all perturbed episodes pooled; policies ranked on
+    the pooled rate.
+
+    Files of the same suite are merged (a later sweep may add checkpoints, at the same levels), and
+    every policy must appear in every suite. A checkpoint named ``NAME_seedK`` is training seed K of
+    ``NAME`` (``NAME`` alone is its first seed): such a row shows the mean over seeds with the
+    [lowest-highest] seed in brackets, a single seed its Wilson 95 % interval in parentheses. A
+    sweep names its unperturbed level (``nominal_level``); a file without one is refused."""
+    suites: dict[str, dict] = {}
+    for key, r in d.items():
+        if "nominal_level" not in r:
+            raise DataError(f"{key}.json: no 'nominal_level' (a sweep written before the ranking table existed)")
+        merged = suites.setdefault(r["suite"], {"levels": list(r["levels"]), "nominal_level": r["nominal_level"],
+                                                "results": {}, "file": key})
+        if [float(v) for v in r["levels"]] != [float(v) for v in merged["levels"]]:
+            raise DataError(f"{key}.json: {r['suite']} levels {r['levels']}, expected those of "
+                            f"{merged['file']}.json {merged['levels']}")
+        merged["results"].update(r["results"])
+    names = sorted({n for m in suites.values() for n in m["results"]})
+    for suite, m in suites.items():
+        if set(m["results"]) != set(names):
+            raise DataError(f"{m['file']}.json: suite {suite} lacks policies "
+                            f"{sorted(set(names) - set(m['results']))} that other suites have")
+    if not names:
+        return ""
+    # per checkpoint: (successes, episodes) unperturbed (nominal levels pooled) and per perturbed level
+    nominal, cols = {n: [0, 0] for n in names}, []
+    for suite, m in suites.items():
+        for i, lv in enumerate(m["levels"]):
+            counts = {n: (round(m["results"][n][i]["success_once"] * m["results"][n][i]["episodes"]),
+                          m["results"][n][i]["episodes"]) for n in names}
+            if math.isclose(float(lv), float(m["nominal_level"])):
+                for n, (k, e) in counts.items():
+                    nominal[n][0] += k
+                    nominal[n][1] += e
+            else:
+                cols.append((f"{suite} {lv:g}", counts))
+    pooled = {n: (sum(c[n][0] for _, c in cols), sum(c[n][1] for _, c in cols)) for n in names}
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        match = _SEED_SUFFIX.match(n)
+        groups.setdefault(match.group(1) if match else n, []).append(n)
+
+    def cell(counts: list) -> str:  # counts: (successes, episodes) of each seed's checkpoint
+        counts = [(k, e) for k, e in counts if e]
+        if not counts:
+            return "-"
+        if len(counts) == 1:
+            lo, hi = wilson_interval(*counts[0])
+            return f"{counts[0][0] / counts[0][1]:.2f} ({lo:.2f}-{hi:.2f})"
+        rates = [k / e for k, e in counts]
+        return f"{statistics.mean(rates):.2f} [{min(rates):.2f}-{max(rates):.2f}]"
+
+    def score(group: str) -> float:
+        return statistics.mean(pooled[n][0] / max(pooled[n][1], 1) for n in groups[group])
+
+    lines = ["| rank | policy | seeds | unperturbed | " + " | ".join(c for c, _ in cols) + " | all perturbed episodes |",
+             "|---" * (len(cols) + 5) + "|"]
+    for rank, g in enumerate(sorted(groups, key=lambda g: (-score(g), g)), 1):
+        members = groups[g]
+        lines.append(f"| {rank} | {g} | {len(members)} | {cell([nominal[n] for n in members])} | " + " | ".join(
+            cell([c[n] for n in members]) for _, c in cols) + f" | {cell([pooled[n] for n in members])} |")
+    return "\n".join(lines)
+
+
 def _export(d: dict) -> str:
     return (f"Parity of `{d['out']}` ({d['exporter']} exporter, {d['nodes']} nodes): max abs action difference "
             f"**{d['max_abs_diff']:.1e}** against PyTorch over {d['batches']} recorded batches ({d['windows']} demo "
@@ -583,6 +653,9 @@ RESULT_TABLES = {
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
     "robustness-history-noise": ("robustness/pushcube_a2a_noise_action_noise.json", _robustness),
     "robustness-sources-spawn": ("robustness/pushcube_sources_spawn.json", _robustness),
+    # the same checkpoints of every source under several suites (one file per suite), then ranked
+    "robustness-sources-suites": ("robustness/pushcube_sources_suite_*.json", _robustness_files),
+    "robustness-sources-ranking": ("robustness/pushcube_sources_suite_*.json", _robustness_ranking),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
     "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
     # settings (re-planning interval, checkpoint) chosen on validation seeds, then 200 test episodes per level

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..metrics.stats import wilson_interval
 from ..utils import write_json_atomic
-from .perturb import SUITES, UNITS, check_suite, describe
+from .perturb import NOMINAL, SUITES, UNITS, check_suite, describe
 from .seeds import TEST_SEED_START
 
 KEPT = ("success_once", "success_once_ci95", "success_at_end", "success_at_end_ci95", "mean_episode_length",
@@ -31,7 +31,7 @@ def sweep(policies: dict, suite: str, levels=None, episodes: int = 20, seed: int
     ``<out_dir>/sweep_<suite>.json``. All levels and all policies' tasks / observation modes are
     checked before anything runs. Returns::
 
-        {"suite", "levels", "unit", "episodes", "seed", "level_spec": {level: text},
+        {"suite", "levels", "unit", "nominal_level", "episodes", "seed", "level_spec": {level: text},
          "results": {name: [{"level", "success_once", "success_once_ci95", "success_at_end", ...}]}}
     """
     from .evaluate import evaluate
@@ -51,8 +51,8 @@ def sweep(policies: dict, suite: str, levels=None, episodes: int = 20, seed: int
     out = Path(out_dir) if out_dir is not None else None
     env_ids = {p.config.env_id for p in policies.values()}
     env_id = env_ids.pop() if len(env_ids) == 1 else None
-    result = {"suite": suite, "levels": levels, "unit": UNITS[suite], "episodes": episodes, "seed": seed,
-              "level_spec": {f"{lv:g}": describe(suite, lv, env_id) for lv in levels}, "results": {}}
+    result = {"suite": suite, "levels": levels, "unit": UNITS[suite], "nominal_level": NOMINAL[suite],
+              "episodes": episodes, "seed": seed, "level_spec": {f"{lv:g}": describe(suite, lv, env_id) for lv in levels}, "results": {}}
     for name, policy in policies.items():
         rows = []
         for lv in levels:
