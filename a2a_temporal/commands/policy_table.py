@@ -435,8 +435,8 @@ def _robustness_ranking(d: dict) -> str:
     nominal, cols = {n: [0, 0] for n in names}, []
     for suite, m in suites.items():
         for i, lv in enumerate(m["levels"]):
-            counts = {n: (round(m["results"][n][i]["success_once"] * m["results"][n][i]["episodes"]),
-                          m["results"][n][i]["episodes"]) for n in names}
+            at = {n: m["results"][n][i] for n in names}  # each checkpoint's row at this level
+            counts = {n: (round(r["success_once"] * r["episodes"]), r["episodes"]) for n, r in at.items()}
             if math.isclose(float(lv), float(m["nominal_level"])):
                 for n, (k, e) in counts.items():
                     nominal[n][0] += k

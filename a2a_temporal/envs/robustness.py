@@ -52,7 +52,8 @@ def sweep(policies: dict, suite: str, levels=None, episodes: int = 20, seed: int
     env_ids = {p.config.env_id for p in policies.values()}
     env_id = env_ids.pop() if len(env_ids) == 1 else None
     result = {"suite": suite, "levels": levels, "unit": UNITS[suite], "nominal_level": NOMINAL[suite],
-              "episodes": episodes, "seed": seed, "level_spec": {f"{lv:g}": describe(suite, lv, env_id) for lv in levels}, "results": {}}
+              "episodes": episodes, "seed": seed,
+              "level_spec": {f"{lv:g}": describe(suite, lv, env_id) for lv in levels}, "results": {}}
     for name, policy in policies.items():
         rows = []
         for lv in levels:
