@@ -656,6 +656,8 @@ RESULT_TABLES = {
     # the same checkpoints of every source under several suites (one file per suite), then ranked
     "robustness-sources-suites": ("robustness/pushcube_sources_suite_*.json", _robustness_files),
     "robustness-sources-ranking": ("robustness/pushcube_sources_suite_*.json", _robustness_ranking),
+    "robustness-pickcube-sources-suites": ("robustness/pickcube_sources_suite_*.json", _robustness_files),
+    "robustness-pickcube-sources-ranking": ("robustness/pickcube_sources_suite_*.json", _robustness_ranking),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
     "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
     # settings (re-planning interval, checkpoint) chosen on validation seeds, then 200 test episodes per level
