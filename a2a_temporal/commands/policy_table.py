@@ -660,6 +660,7 @@ RESULT_TABLES = {
     "robustness-pickcube-sources-ranking": ("robustness/pickcube_sources_suite_*.json", _robustness_ranking),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
     "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
+    "robustness-pickcube-displace-demos": ("robustness/pickcube_displace_demos*.json", _robustness_files),
     # settings (re-planning interval, checkpoint) chosen on validation seeds, then 200 test episodes per level
     "robustness-displace-validation": ("robustness/val_pushcube_displace_*.json", _robustness_files),
     "robustness-displace-test200": ("robustness/pushcube_displace_test200*.json", _robustness_files),
