@@ -42,8 +42,13 @@ def _filter_spec(source: str, rng: np.random.Generator, size: int) -> tuple[str,
         return ("cellauto", f"rule={rule}:size={cells}x{cells}:seed={seed}:rate=10:scroll=1:"
                             f"random_fill_ratio={rng.uniform(0.3, 0.7):.2f}:start_full=1", upscale)
     if source == "gradients":
-        return ("gradients", f"size={size}x{size}:seed={seed}:rate=10:n={int(rng.integers(2, 6))}:"
-                             f"speed={rng.uniform(0.02, 0.06):.3f}", None)
+        n, speed = int(rng.integers(2, 6)), rng.uniform(0.02, 0.06)
+        # colours and end points from our own seed: FFmpeg's gradients source draws them itself
+        # whatever its seed option says, so without them every generation of a folder differed
+        colours = ":".join(f"c{i}=0x{int(c):06x}" for i, c in enumerate(rng.integers(0, 2**24, n)))
+        x0, y0, x1, y1 = (int(v) for v in rng.integers(0, size, 4))
+        return ("gradients", f"size={size}x{size}:seed={seed}:rate=10:n={n}:speed={speed:.3f}:{colours}:"
+                             f"x0={x0}:y0={y0}:x1={x1}:y1={y1}", None)
     if source == "life":
         return ("life", f"size={cells}x{cells}:seed={seed}:rate=10:ratio={rng.uniform(0.25, 0.45):.2f}:"
                         "death_color=#202020:life_color=#d0f0a0:mold=0", upscale)

@@ -568,7 +568,9 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "videos": f"data/{folder}", "probe": {"videos": 20, "size": 32, "frame_stride": 1},
             "held_out_videos": 2, "vae_reconstruction_psnr": 30.0, "copy_last_psnr": 20.0,
             "next_frame_psnr": 20.0 + gain, "gain_db": gain, "verdict": "learned" if gain >= 0.5 else "no better",
-            "baselines": {"flow": {"steps": 10, "gain_db": -1.0}}, "command": f"python tools/video_pipeline.py {folder}"}))
+            "baselines": {"flow": {"steps": 10, "gain_db": -1.0}}, "command": f"python tools/video_pipeline.py {folder}",
+            **({"test_videos": "data/robot_new", "held_out_videos": 30, "heldout_split": {"videos": 2}}
+               if folder == "robot" else {})}))
     bench = tmp_path / "video_bench"
     bench.mkdir()
     for split, pred in (("val", 21.0), ("train", 25.0)):  # one model scored on held-out and on training files
@@ -618,6 +620,9 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| 2 | 32 | 200 | 20.0 | 0.62 | 5.00 (2) |\n| 8 | 32 | 50 | 28.0 | 0.88 | 5.00 (8) |" in text
     assert "| 21.50 dB (+1.50) | flow 10 steps: -1.00 dB | learned | `python tools/video_pipeline.py life` |" in text
     assert "| 20.20 dB (+0.20) | flow 10 steps: -1.00 dB | no better |" in text
+    # a run scored on a folder of new videos names it and its size beside the held-out split
+    assert "| data/life (20 files, 2 held out) |" in text
+    assert "| data/robot (20 files, 2 held out; scored on all 30 files of data/robot_new) |" in text
     assert "`life_train`: data/life, 18 training files" in text and "`life_val`: data/life, 2 held-out files" in text
     assert "| a2a | 1 | 25.00 dB | 20.00 dB | +5.00 dB | - | 38.00 dB |" in text  # a file without intervals
     # the rollout column: the worst horizon (here the 2nd, below copy-last) and the last one

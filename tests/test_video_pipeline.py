@@ -131,21 +131,36 @@ def test_probe_refuses_short_videos_and_single_files(tmp_path):
 def test_folder_pipeline_end_to_end(tmp_path):
     """probe -> VAE -> predictor (curve from iteration 0) -> held-out report with a verdict."""
     videos = write_folder(tmp_path / "videos", n=4, T=12, speed=2)
+    new = tmp_path / "new"  # a second folder of unseen videos: the verdict rests on all of its files
+    new.mkdir()
+    for i in range(2):
+        write_video(new / f"new_{i}.mp4", sliding_square(12, 32, 2, seed=10 + i), fps=10)
     out = tmp_path / "run"
     args = ["--videos", videos, "--output-dir", out, "--vae-iterations", 4, "--iterations", 4, "--evals", 2,
-            "--threads", 1, "--baselines", "regression_residual", "--vae-precision", "bf16"]
+            "--threads", 1, "--baselines", "regression_residual", "--vae-precision", "bf16",
+            "--predictor-augment", "colour", "--augment-copies", 2, "--test-videos", new]
     r = run_tool("video_pipeline.py", *args)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "pipeline.json").read_text())
     vae_cmd = [c for c in res["commands"] if "train_vae.py" in str(c)]
     assert len(vae_cmd) == 1 and "--train.mixed_precision=bf16" in str(vae_cmd[0])
     assert json.loads((out / "vae" / "run_config.json").read_text())["train"]["mixed_precision"] == "bf16"
-    assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["held_out_videos"] == 1
-    assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 6
+    # every predictor (a2a and the baseline) trains on the 3 training videos plus 2 re-coloured copies of each
+    for run in (out / "predictor", out / "baselines" / "regression_residual"):
+        rc = json.loads((run / "run_config.json").read_text())
+        assert (rc["augment"], rc["augment_copies"]) == ("colour", 2)
+    assert "3 train + 6 augmented copies" in r.stdout and res["predictor_augment"] == "colour"
+    assert res["probe"]["size"] == 32 and res["probe"]["val_every"] == 4 and res["heldout_split"]["videos"] == 1
+    assert res["verdict"] in ("learned", "not shown", "no better than copy-last") and len(res["commands"]) == 7
+    lo, hi = res["heldout_split"]["gain_ci95"]
+    assert lo == res["heldout_split"]["video_gain_db"] == hi  # one held-out video: the interval is that video's gain
+    # the verdict rests on the 2 files of the test folder, scored as the held-out split is
+    test = json.loads((out / "report" / "test_files.json").read_text())
+    assert test["scored_videos"] == res["held_out_videos"] == 2 and res["test_videos"] == str(new)
+    assert res["video_gain_db"] == test["models"]["a2a"]["video_gain_db"] and len(test["models"]["a2a"]["per_video_gain"]) == 2
     lo, hi = res["gain_ci95"]
-    assert lo == res["video_gain_db"] == hi  # one held-out video: the interval is that video's gain
     assert res["verdict"] == ("no better than copy-last" if res["video_gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
-    assert "too few to trust" in res["why"]
+    assert "too few to trust" in res["why"] and "2 held-out videos" in res["why"]
     assert set(res["baselines"]) == {"regression_residual"}
     # the memorisation check scores the training files the way the held-out ones are scored: per video
     train = json.loads((out / "report" / "train_files.json").read_text())
@@ -239,6 +254,15 @@ def test_lavfi_domains_are_readable_videos_with_their_stated_change(tmp_path):
     g = np.asarray(read_video(tmp_path / "gradients" / "gradients_000.mp4")).astype(np.float32)
     assert np.abs(g[1:] - g[:-1]).mean() < 0.1 * np.abs(v[1:] - v[:-1]).mean()
     assert probe_folder(tmp_path / "cellauto", context=2)["frame_stride"] == 1
+    # a folder is a fixed, seeded draw: generated again, every source gives the same frames
+    for source in ("cellauto", "gradients", "life"):
+        r = subprocess.run([sys.executable, str(root / "scripts" / "make_lavfi_videos.py"), "--source", source,
+                            "--out", str(tmp_path / f"{source}_again"), "--videos", "2", "--frames", "8", "--size", "32"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        for i in range(2):
+            first = read_video(tmp_path / source / f"{source}_{i:03d}.mp4")
+            assert np.array_equal(first, read_video(tmp_path / f"{source}_again" / f"{source}_{i:03d}.mp4")), (source, i)
     r = subprocess.run([sys.executable, str(root / "scripts" / "make_lavfi_videos.py"), "--source", "noise",
                         "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "noise" in r.stderr
@@ -258,6 +282,41 @@ def test_vae_augmentation_keeps_frames_valid_and_changes_colours_and_layout():
     col = augment_frames(frames, "colour", g)
     assert col.dtype == torch.uint8 and col.shape == frames.shape
     assert (col.float().mean(dim=(1, 2)) - frames.float().mean(dim=(1, 2))).abs().max() > 5
+
+
+def test_clip_augmentation_applies_one_transform_to_every_frame():
+    """The predictor's copies keep the motion: frame t of a copy is frame t of the clip under the
+    same transform, so two equal frames stay equal and the change between frames moves with them."""
+    from a2a_temporal.heads.video.data import augment_clip
+
+    clip = sliding_square(6, size=32, seed=3)
+    clip = np.concatenate([clip[:1], clip])  # frames 0 and 1 equal
+    assert augment_clip(clip, "none") is clip
+    seen_change = False
+    for seed in range(4):
+        for mode in ("geometry", "colour"):
+            out = augment_clip(clip, mode, torch.Generator().manual_seed(seed))
+            assert out.shape == clip.shape and out.dtype == np.uint8
+            assert np.array_equal(out[0], out[1]) and not np.array_equal(out[1], out[2])
+            # one draw for the clip: each frame maps the same way, so the per-frame change is the same size
+            assert np.abs(out[2:].astype(int) - out[1:-1]).sum() > 0
+            seen_change |= not np.array_equal(out, clip)
+            if mode == "geometry":  # a flip / turn: the same transform maps frame 0 -> out 0 and frame 3 -> out 3
+                for op in (lambda f: f, lambda f: f[:, ::-1], lambda f: f[::-1], lambda f: f[::-1, ::-1],
+                           lambda f: f.transpose(1, 0, 2), lambda f: f[:, ::-1].transpose(1, 0, 2),
+                           lambda f: f[::-1].transpose(1, 0, 2), lambda f: f[::-1, ::-1].transpose(1, 0, 2)):
+                    if np.array_equal(op(clip[0]), out[0]):
+                        assert all(np.array_equal(op(clip[t]), out[t]) for t in range(len(clip)))
+                        break
+                else:
+                    raise AssertionError("frame 0 of the copy is no flip / turn of frame 0")
+    assert seen_change
+
+
+def test_train_video_refuses_augmenting_action_conditioned_videos(tmp_path):
+    r = run_tool("train_video.py", "--output-dir", tmp_path / "p", "--vae-path", tmp_path / "none",
+                 "--augment=colour", "--video.use_actions=true")
+    assert r.returncode == 2 and "augment=colour" in r.stderr and "use_actions" in r.stderr
 
 
 def test_train_vae_refuses_an_unknown_augmentation(tmp_path):

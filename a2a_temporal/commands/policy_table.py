@@ -517,7 +517,9 @@ def _video_pipeline(d: dict) -> str:
         ceil = f"{r['copy_last_psnr'] + r['true_latent_gain_db']:.2f} dB" if "true_latent_gain_db" in r else "-"
         ci = (f"; per video {r['video_gain_db']:+.2f}, {r['gain_ci95'][0]:+.2f} to {r['gain_ci95'][1]:+.2f}"
               if r.get("gain_ci95") and r.get("video_gain_db") is not None else "")
-        lines.append(f"| {r['videos']} ({p['videos']} files, {r['held_out_videos']} held out) | {p['size']} px, "
+        files = (f"{p['videos']} files, {r['heldout_split']['videos']} held out; scored on all {r['held_out_videos']} "
+                 f"files of {r['test_videos']}" if r.get("test_videos") else f"{p['videos']} files, {r['held_out_videos']} held out")
+        lines.append(f"| {r['videos']} ({files}) | {p['size']} px, "
                      f"{p['frame_stride']} | {vae} | {ceil} | {r['copy_last_psnr']:.2f} dB | {r['next_frame_psnr']:.2f} dB "
                      f"({r['gain_db']:+.2f}{ci}) | {base} | {r['verdict']} | `{r['command']}` |")
     return "\n".join(lines)

@@ -6,6 +6,11 @@
 Latents of every video are computed once and cached beside the VAE. Validation (every
 ``train.eval_every`` iterations): 1-step next-frame PSNR on held-out videos (teacher-forced context)
 against the truth and against copying the last frame; ``best`` keeps the highest PSNR.
+
+``--augment=geometry|colour`` adds ``augment_copies`` transformed copies of every training video
+(one flip / quarter turn / re-colouring per copy, the same for all its frames, so the motion stays
+the same kind of motion), encoded and cached like the originals: for folders of few videos, where
+the predictor otherwise memorises what each of them does. Held-out files are never augmented.
 """
 from __future__ import annotations
 
@@ -19,10 +24,10 @@ import torch
 
 from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
-from a2a_temporal.data.video_folder import VideoDataConfig, load_folder
+from a2a_temporal.data.video_folder import AUGMENTS, Clip, VideoDataConfig, load_folder
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import LatentVideoFlow, VideoFlowConfig, VideoVAE
-from a2a_temporal.heads.video.data import LatentWindows, cache_key, encode_clips, identity_collate
+from a2a_temporal.heads.video.data import LatentWindows, augment_clip, cache_key, encode_clips, identity_collate
 from a2a_temporal.metrics import per_frame_psnr
 from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained
 
@@ -43,6 +48,19 @@ class TrainVideoConfig:
         iterations=4000, batch_size=64, lr=5e-4, warmup_iterations=200, ema_decay=0.999, eval_every=1000,
         best_metric="val_psnr", threads=2))
     eval: VideoEvalConfig = field(default_factory=VideoEvalConfig)
+    augment: str = "none"  # none | geometry | colour: transformed copies of the training videos (one draw per copy)
+    augment_copies: int = 4  # copies per training video when augment is not none
+
+
+def augmented_copies(cfg: TrainVideoConfig, vae: VideoVAE, vae_dir: Path, clips: list[Clip]) -> list[torch.Tensor]:
+    """Latents of ``augment_copies`` clip-wise transformed copies of every training clip (seeded
+    by ``train.seed``; cached beside the VAE under a key that names the mode, count and seed)."""
+    g = torch.Generator().manual_seed(cfg.train.seed)
+    copies = [Clip(f"{c.path}#{cfg.augment}{j}", augment_clip(c.frames, cfg.augment, g), None)
+              for j in range(cfg.augment_copies) for c in clips]
+    key = cache_key(vae_dir, clips, cfg.data.frame_stride) + f"-{cfg.augment}x{cfg.augment_copies}s{cfg.train.seed}"
+    print(f"augment: {len(copies)} {cfg.augment} copies of {len(clips)} training videos", flush=True)
+    return encode_clips(vae, copies, vae_dir / "latent_cache", key)
 
 
 def resolve_vae(path: str) -> Path:
@@ -101,6 +119,13 @@ def main(argv=None) -> dict:
     cfg = parse_cli(TrainVideoConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")
+    if cfg.augment not in AUGMENTS:
+        raise ConfigError(f"augment={cfg.augment!r}: expected one of {', '.join(AUGMENTS)}")
+    if cfg.augment != "none" and cfg.video.use_actions:
+        raise ConfigError(f"augment={cfg.augment} flips and turns the frames, which changes what their actions mean: "
+                          "use augment=none with video.use_actions=true")
+    if cfg.augment != "none" and cfg.augment_copies < 1:
+        raise ConfigError(f"augment_copies={cfg.augment_copies}: expected at least 1 copy with augment={cfg.augment}")
     vae_dir = resolve_vae(cfg.vae_path)
     vae = VideoVAE.from_pretrained(vae_dir)
     if cfg.data.size != vae.config.image_size:
@@ -108,6 +133,7 @@ def main(argv=None) -> dict:
                           f"{vae.config.image_size}x{vae.config.image_size} frames")
     torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
     clips, latents, actions = load_data(cfg, vae, vae_dir, "train")
+    extra = augmented_copies(cfg, vae, vae_dir, clips) if cfg.augment != "none" else []
     vclips, vlat, vact = load_data(cfg, vae, vae_dir, "val", progress=False)
     v = cfg.video
     v.vae = vae.config
@@ -116,12 +142,12 @@ def main(argv=None) -> dict:
         v.action_dim = actions[0].shape[1]
     model = LatentVideoFlow(v)
     model.vae.load_state_dict(vae.state_dict())
-    data = LatentWindows(latents, v.context, actions)
+    data = LatentWindows(latents + extra, v.context, actions)
     val = validation_set(vclips, vlat, vact, v.context, cfg.eval.windows)
     # the same number of fixed windows from the training files: the gap between the gain over copy-last
     # here and on the held-out files says whether the predictor generalises or memorises its videos
     seen = validation_set(clips, latents, actions, v.context, cfg.eval.windows, seed=1)
-    print(f"videos: {len(clips)} train ({len(data)} windows), {len(vclips)} held-out; tokens {v.num_patches} x "
+    print(f"videos: {len(clips)} train{f' + {len(extra)} augmented copies' if extra else ''} ({len(data)} windows), {len(vclips)} held-out; tokens {v.num_patches} x "
           f"{v.token_dim}; objective {v.objective.name}; {sum(p.numel() for p in model.net.parameters()) / 1e6:.2f}M "
           f"backbone parameters", flush=True)
 

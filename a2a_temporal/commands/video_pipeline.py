@@ -16,6 +16,10 @@
 4. **report** (``tools/benchmark_video.py`` on the held-out files): next-frame PSNR at 1 step
    against copying the last frame, a rollout curve, and the ceiling the VAE allows (the true next
    latent decoded the same way); ``tools/learning_curves.py`` plots the gain over copy-last.
+   ``--test-videos FOLDER`` also scores every file of a second folder of new videos (never seen by
+   the VAE or the predictor) and bases the verdict on them: a held-out split of a few files gives
+   wide intervals. ``--predictor-augment geometry|colour`` trains the predictor(s) on flipped / turned /
+   re-coloured copies of each training video as well (one transform per copy).
 
 The verdict in ``pipeline.json``: ``learned`` when the held-out next-frame PSNR is at least
 ``--margin`` dB (0.5) above copy-last and the bootstrap interval of the gain over the held-out
@@ -133,6 +137,14 @@ def main(argv=None) -> dict:
     p.add_argument("--vae-precision", default="fp32", choices=("fp32", "bf16"),
                    help="bf16: train the VAE under bf16 autocast (fp32 weights; tools/train_vae.py "
                         "--train.mixed_precision=bf16), faster where the CPU has bf16 instructions")
+    p.add_argument("--predictor-augment", default="none", choices=AUGMENTS,
+                   help="train the predictor(s) also on transformed copies of every training video (one flip / turn / "
+                        "re-colouring per copy; tools/train_video.py --augment); measured on the colour gradients it "
+                        "did not help (README, 'Your own folder of videos')")
+    p.add_argument("--augment-copies", type=int, default=4, help="copies per training video with --predictor-augment")
+    p.add_argument("--test-videos", default=None,
+                   help="a folder of new videos, all of them scored after training; the verdict then rests on them "
+                        "(more files than the held-out split, and unseen by the VAE too)")
     p.add_argument("--iterations", type=int, default=2000, help="predictor training iterations")
     p.add_argument("--evals", type=int, default=4, help="held-out evaluations along training (plus iteration 0)")
     p.add_argument("--margin", type=float, default=0.5, help="dB above copy-last that counts as learned")
@@ -179,7 +191,9 @@ def main(argv=None) -> dict:
                                        "--video.backbone.preset=tiny", "--video.backbone.width=192",
                                        "--video.backbone.depth=4", "--video.backbone.heads=4",
                                        f"--train.iterations={a.iterations}", f"--train.eval_every={every}",
-                                       "--train.eval_at_start=true", f"--train.threads={a.threads}"],
+                                       "--train.eval_at_start=true", f"--train.threads={a.threads}"]
+              + ([f"--augment={a.predictor_augment}", f"--augment_copies={a.augment_copies}"]
+                 if a.predictor_augment != "none" else []),
               done=(run_dir / "train_summary.json").is_file())
     held_min = (probe["frames_min"] - 1) // stride + 1
     frames = max(1, min(16, held_min - a.context))
@@ -191,11 +205,18 @@ def main(argv=None) -> dict:
                                        "--max-videos", TRAIN_FILES_SCORED, "--frames", 1, "--throughput-steps",
                                        "--val-every", val_every, "--threads", a.threads,
                                        "--json", report / "train_files.json"])
+    if a.test_videos:
+        stage(cmds, "benchmark_video.py", ["--videos", a.test_videos, *models, "--frames", frames, "--val-every", 1,
+                                           "--throughput-steps", "--threads", a.threads,
+                                           "--json", report / "test_files.json"])
     curve_runs = [x for name, (run_dir, _, _) in runs.items() for x in ("--run", f"{name}={run_dir}")]
     stage(cmds, "learning_curves.py", [*curve_runs,
                                        "--metric", "eval/val_psnr", "--baseline", "eval/copy_last_psnr",
                                        "--out", report / "gain_over_copy_last.png"])
     bench = json.loads((report / "heldout.json").read_text())
+    held = bench  # the held-out split's report, kept in pipeline.json beside the test folder's
+    if a.test_videos:
+        bench = json.loads((report / "test_files.json").read_text())
     copy_last = bench["copy_last_next_frame_psnr"]
     m = bench["models"]["a2a"]
     gain = m["next_frame_psnr"] - copy_last
@@ -218,18 +239,25 @@ def main(argv=None) -> dict:
               "train_files_scored": train_bench["scored_videos"], "baselines": baselines,
               "vae_reconstruction_psnr": vae_summary.get("val_psnr"),
               "vae_train_reconstruction_psnr": vae_summary.get("train_psnr"), "vae_augment": a.vae_augment,
-              "held_out_videos": bench["held_out_videos"], "rollout_frames": frames,
+              "predictor_augment": a.predictor_augment, "test_videos": a.test_videos,
+              "held_out_videos": bench["held_out_videos"],
+              "heldout_split": {"videos": held["held_out_videos"], "copy_last_psnr": held["copy_last_next_frame_psnr"],
+                                "next_frame_psnr": held["models"]["a2a"]["next_frame_psnr"],
+                                "video_gain_db": held["models"]["a2a"].get("video_gain_db"),
+                                "gain_ci95": held["models"]["a2a"].get("gain_ci95")}, "rollout_frames": frames,
               "rollout_psnr": m["rollout_psnr"], "copy_last_rollout_psnr": bench["copy_last_rollout_psnr"],
               "commands": cmds,
               "command": " ".join(["python", "tools/video_pipeline.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
               "artifacts": {"vae": str(vae_dir / "vae"), "predictor": str(pred_dir), "report": str(report / "heldout.json"),
                             "train_files_report": str(report / "train_files.json"),
+                            **({"test_files_report": str(report / "test_files.json")} if a.test_videos else {}),
                             "rollout_png": str(report / "heldout.png"), "curve_png": str(report / "gain_over_copy_last.png")}}
     write_json_atomic(out / "pipeline.json", result)
     for b, r in baselines.items():
         print(f"baseline {b} ({r['steps']} step{'s' if r['steps'] > 1 else ''}): {r['next_frame_psnr']:.2f} dB "
               f"({r['gain_db']:+.2f} dB over copy-last)")
-    print(f"\nheld-out next-frame PSNR {m['next_frame_psnr']:.2f} dB vs copy-last {copy_last:.2f} dB "
+    where = f"{a.test_videos} ({bench['held_out_videos']} new files)" if a.test_videos else "held-out"
+    print(f"\n{where} next-frame PSNR {m['next_frame_psnr']:.2f} dB vs copy-last {copy_last:.2f} dB "
           f"-> {verdict.upper()} ({why})")
     print(f"wrote {out / 'pipeline.json'}")
     return result

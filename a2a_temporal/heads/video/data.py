@@ -26,21 +26,20 @@ class FrameDataset(Dataset):
         return {"frames": self.frames[torch.as_tensor(idx)]}
 
 
-def augment_frames(frames: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A randomly transformed copy of uint8 frames ``(B, H, W, 3)`` (one draw per frame).
+def _draw_transforms(b: int, generator: torch.Generator | None) -> dict:
+    """Random draws for ``b`` transforms, in a fixed order (so a seeded generator gives the same ones)."""
+    return {"geometry": torch.rand(b, 3, generator=generator),
+            "perm": torch.argsort(torch.rand(b, 3, generator=generator), dim=1),
+            "gain": 0.6 + 0.8 * torch.rand(b, 1, 1, 3, generator=generator),
+            "offset": -40.0 + 80.0 * torch.rand(b, 1, 1, 3, generator=generator)}
 
-    ``geometry``: horizontal / vertical flips and, for square frames, a quarter turn; ``colour``
-    adds a permutation of the RGB channels and a per-channel gain in [0.6, 1.4] and offset in
-    [-40, 40] grey levels (clamped). Only the VAE sees these: it has to reconstruct whatever it is
-    given, so they widen what it learns to encode without changing any task.
-    """
-    if mode == "none":
-        return frames
-    b = frames.shape[0]
+
+def _apply_transforms(frames: torch.Tensor, mode: str, d: dict) -> torch.Tensor:
+    """Frame ``i`` of uint8 ``(B, H, W, 3)`` transformed by draw ``i`` of ``d``."""
     x = frames.clone()
-    r = torch.rand(b, 3, generator=generator)
     square = frames.shape[1] == frames.shape[2]
-    for i in range(b):
+    r = d["geometry"]
+    for i in range(x.shape[0]):
         f = x[i]
         if r[i, 0] < 0.5:
             f = f.flip(1)
@@ -50,12 +49,32 @@ def augment_frames(frames: torch.Tensor, mode: str, generator: torch.Generator |
             f = f.transpose(0, 1)
         x[i] = f.clone()
     if mode == "colour":
-        perm = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)
-        x = torch.gather(x, 3, perm[:, None, None, :].expand_as(x))
-        gain = 0.6 + 0.8 * torch.rand(b, 1, 1, 3, generator=generator)
-        offset = -40.0 + 80.0 * torch.rand(b, 1, 1, 3, generator=generator)
-        x = (x.float() * gain + offset).round().clamp(0, 255).to(torch.uint8)
+        x = torch.gather(x, 3, d["perm"][:, None, None, :].expand_as(x))
+        x = (x.float() * d["gain"] + d["offset"]).round().clamp(0, 255).to(torch.uint8)
     return x
+
+
+def augment_frames(frames: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A randomly transformed copy of uint8 frames ``(B, H, W, 3)`` (one draw per frame).
+
+    ``geometry``: horizontal / vertical flips and, for square frames, a quarter turn; ``colour``
+    adds a permutation of the RGB channels and a per-channel gain in [0.6, 1.4] and offset in
+    [-40, 40] grey levels (clamped). The VAE sees these frame by frame: it has to reconstruct
+    whatever it is given, so they widen what it learns to encode without changing any task.
+    """
+    if mode == "none":
+        return frames
+    return _apply_transforms(frames, mode, _draw_transforms(frames.shape[0], generator))
+
+
+def augment_clip(frames: np.ndarray, mode: str, generator: torch.Generator | None = None) -> np.ndarray:
+    """One clip ``(T, H, W, 3)`` uint8 with *one* random transform (as :func:`augment_frames`)
+    applied to every frame, so that the motion between frames stays a motion of the same kind: a
+    flipped, turned or re-coloured copy of the video, for the predictor's training set."""
+    if mode == "none":
+        return frames
+    d = {k: v.expand(frames.shape[0], *v.shape[1:]) for k, v in _draw_transforms(1, generator).items()}
+    return _apply_transforms(torch.from_numpy(frames), mode, d).numpy()
 
 
 def augment_collate(batch: dict, mode: str) -> dict:
