@@ -24,7 +24,7 @@ import torch
 
 from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
-from a2a_temporal.data.video_folder import AUGMENTS, VideoDataConfig, load_folder
+from a2a_temporal.data.video_folder import VideoDataConfig, check_augment, load_folder
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import VAEConfig, VideoVAE
 from a2a_temporal.heads.video.data import FrameDataset, augment_collate
@@ -64,8 +64,7 @@ def main(argv=None) -> dict:
         raise ConfigError("no output directory: pass --output-dir DIR")
     if not cfg.data.root:
         raise ConfigError("data.root is empty: pass --data.root=<folder of videos>")
-    if cfg.augment not in AUGMENTS:
-        raise ConfigError(f"augment={cfg.augment!r}: expected one of {', '.join(AUGMENTS)}")
+    check_augment(cfg.augment)
     if cfg.data.size != cfg.vae.image_size:
         raise ConfigError(f"data.size={cfg.data.size} differs from vae.image_size={cfg.vae.image_size}")
     train_clips = load_folder(cfg.data.root, cfg.data.size, "train", cfg.data.val_every, cfg.data.frame_stride,

@@ -24,7 +24,7 @@ import torch
 
 from a2a_temporal.cli import run_cli
 from a2a_temporal.config import parse_cli, to_dict
-from a2a_temporal.data.video_folder import AUGMENTS, Clip, VideoDataConfig, load_folder
+from a2a_temporal.data.video_folder import Clip, VideoDataConfig, check_augment, load_folder
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import LatentVideoFlow, VideoFlowConfig, VideoVAE
 from a2a_temporal.heads.video.data import LatentWindows, augment_clip, cache_key, encode_clips, identity_collate
@@ -119,8 +119,7 @@ def main(argv=None) -> dict:
     cfg = parse_cli(TrainVideoConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")
-    if cfg.augment not in AUGMENTS:
-        raise ConfigError(f"augment={cfg.augment!r}: expected one of {', '.join(AUGMENTS)}")
+    check_augment(cfg.augment)
     if cfg.augment != "none" and cfg.video.use_actions:
         raise ConfigError(f"augment={cfg.augment} flips and turns the frames, which changes what their actions mean: "
                           "use augment=none with video.use_actions=true")

@@ -13,12 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .video_io import VIDEO_SUFFIXES, read_video
 
 # Augmentations of the VAE's training frames (a2a_temporal.heads.video.data.augment_frames);
 # here, torch-free, so that tools/video_pipeline.py can offer them without importing torch.
 AUGMENTS = ("none", "geometry", "colour")
+
+
+def check_augment(mode: str) -> str:
+    """``mode`` if it names an augmentation, else a one-line error naming the key and the choices."""
+    if mode not in AUGMENTS:
+        raise ConfigError(f"augment={mode!r}: expected one of {', '.join(AUGMENTS)}")
+    return mode
 
 
 @dataclass
