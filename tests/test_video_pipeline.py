@@ -268,6 +268,37 @@ def test_lavfi_domains_are_readable_videos_with_their_stated_change(tmp_path):
     assert r.returncode == 2 and "noise" in r.stderr
 
 
+def test_bouncing_shapes_move_a_little_every_frame_and_are_a_fixed_draw(tmp_path):
+    """scripts/make_shapes_videos.py writes mp4 files whose shapes move (every frame differs from
+    the last) by a couple of pixels (only a small part of the frame changes), the same files on a
+    second run with the same seed and other files with another seed; a bad size exits 2."""
+    import subprocess
+    import sys
+
+    from a2a_temporal.data.video_io import read_video
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_shapes_videos.py"
+
+    def make(out, *extra):
+        return subprocess.run([sys.executable, str(script), "--out", str(out), "--videos", "3", "--frames", "10", *extra],
+                              capture_output=True, text=True, timeout=120)
+
+    for out, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        r = make(tmp_path / out, "--seed", seed)
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [f"shapes_{i:03d}.mp4" for i in range(3)]
+    for i in range(3):
+        v = np.asarray(read_video(tmp_path / "a" / f"shapes_{i:03d}.mp4")).astype(np.float32)
+        assert v.shape == (10, 32, 32, 3)
+        changed = (np.abs(v[1:] - v[:-1]).max(axis=-1) > 24).mean(axis=(1, 2))  # per frame pair
+        assert (changed > 0).all() and changed.max() < 0.3, changed
+        assert np.array_equal(read_video(tmp_path / "a" / f"shapes_{i:03d}.mp4"),
+                              read_video(tmp_path / "b" / f"shapes_{i:03d}.mp4"))
+    assert not np.array_equal(read_video(tmp_path / "a" / "shapes_000.mp4"), read_video(tmp_path / "c" / "shapes_000.mp4"))
+    r = make(tmp_path / "d", "--size", "15")
+    assert r.returncode == 2 and "--size 15" in r.stderr
+
+
 def test_vae_augmentation_keeps_frames_valid_and_changes_colours_and_layout():
     from a2a_temporal.heads.video.data import augment_frames
 
