@@ -49,7 +49,8 @@ TABLES = {
              None),
     "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad|" + "|".join(SOURCE_TAGS) + r").*", r"a2a_noise"],
                  ["pushcube", "stackcube"]),
-    "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS],
+    "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS]
+                + [r"a2a\+last_action_gaussian_(plain|k1_nocons)"],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     # Demos that teach recovery (noisy execution, displaced objects) beside the clean-demo runs.
@@ -61,6 +62,8 @@ TABLES = {
     # Actions executed per policy call, changed at evaluation: validation rows choose, test rows report.
     "replan": ("replan", [r".*"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
+    # Streaming Flow Policy's source at its own settings (noise width, plain flow loss) beside A2A.
+    "sweep-sources": ("validation", [r"a2a", r"a2a\+last_action_gaussian.*"], ["pickcube"]),
 }
 
 
