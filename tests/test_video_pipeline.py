@@ -158,6 +158,8 @@ def test_folder_pipeline_end_to_end(tmp_path):
     test = json.loads((out / "report" / "test_files.json").read_text())
     assert test["scored_videos"] == res["held_out_videos"] == 2 and res["test_videos"] == str(new)
     assert res["video_gain_db"] == test["models"]["a2a"]["video_gain_db"] and len(test["models"]["a2a"]["per_video_gain"]) == 2
+    assert res["rollout_psnr"] == test["models"]["a2a"]["rollout_psnr"]
+    assert res["artifacts"]["rollout_png"] == str(out / "report" / "test_files.png") and Path(res["artifacts"]["rollout_png"]).is_file()
     lo, hi = res["gain_ci95"]
     assert res["verdict"] == ("no better than copy-last" if res["video_gain_db"] < 0.5 else "learned" if lo > 0 else "not shown")
     assert "too few to trust" in res["why"] and "2 held-out videos" in res["why"]

@@ -251,7 +251,7 @@ def main(argv=None) -> dict:
               "artifacts": {"vae": str(vae_dir / "vae"), "predictor": str(pred_dir), "report": str(report / "heldout.json"),
                             "train_files_report": str(report / "train_files.json"),
                             **({"test_files_report": str(report / "test_files.json")} if a.test_videos else {}),
-                            "rollout_png": str(report / "heldout.png"), "curve_png": str(report / "gain_over_copy_last.png")}}
+                            "rollout_png": str(report / ("test_files.png" if a.test_videos else "heldout.png")), "curve_png": str(report / "gain_over_copy_last.png")}}
     write_json_atomic(out / "pipeline.json", result)
     for b, r in baselines.items():
         print(f"baseline {b} ({r['steps']} step{'s' if r['steps'] > 1 else ''}): {r['next_frame_psnr']:.2f} dB "
