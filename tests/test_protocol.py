@@ -581,6 +581,11 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
             "models": {"a2a": {"steps": 1, "next_frame_psnr": pred, "true_latent_psnr": 38.0,
                                **({"video_gain_db": 1.1, "gain_ci95": [-0.5, 2.5],
                                    "rollout_psnr": [22.0, 17.0, 18.0]} if split == "val" else {})}}}))
+    # a second domain's benchmark files fill their own table, not the game of life's
+    (bench / "shapes_new.json").write_text(json.dumps({
+        "videos": "data/shapes_new", "split": "val", "scored_videos": 50, "copy_last_next_frame_psnr": 21.0,
+        "command": "python tools/benchmark_video.py shapes",
+        "models": {"a2a_250": {"steps": 1, "next_frame_psnr": 24.0, "true_latent_psnr": 30.0}}}))
     (tmp_path / "robustness").mkdir()
     (tmp_path / "robustness" / "pushcube_displace_horizon150.json").write_text(json.dumps({
         "suite": "displace", "levels": [0, 4], "max_episode_steps": 150, "command": "python tools/benchmark.py x",
@@ -598,6 +603,7 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     readme.write_text("a\n<!-- table:toy-bimodal -->\nold\n<!-- /table:toy-bimodal -->\n"
                       "<!-- table:robustness-displace-horizon -->\n<!-- /table:robustness-displace-horizon -->\n"
                       "<!-- table:video-bench -->\n<!-- /table:video-bench -->\n"
+                      "<!-- table:video-bench-shapes -->\n<!-- /table:video-bench-shapes -->\n"
                       "<!-- table:latency -->\nkept: no result file\n<!-- /table:latency -->\n"
                       "<!-- table:video-pipeline -->\n<!-- /table:video-pipeline -->\n"
                       "<!-- table:eval-envs -->\n<!-- /table:eval-envs -->\nb\n")
@@ -624,6 +630,10 @@ def test_result_tables_are_rebuilt_from_their_files(tmp_path):
     assert "| data/life (20 files, 2 held out) |" in text
     assert "| data/robot (20 files, 2 held out; scored on all 30 files of data/robot_new) |" in text
     assert "`life_train`: data/life, 18 training files" in text and "`life_val`: data/life, 2 held-out files" in text
+    life_block = text.split("<!-- table:video-bench -->")[1].split("<!-- /table:video-bench -->")[0]
+    shapes_block = text.split("<!-- table:video-bench-shapes -->")[1].split("<!-- /table:video-bench-shapes -->")[0]
+    assert "a2a_250" not in life_block and "`life_val`" not in shapes_block
+    assert "| a2a_250 | 1 | 24.00 dB | 21.00 dB | +3.00 dB |" in shapes_block
     assert "| a2a | 1 | 25.00 dB | 20.00 dB | +5.00 dB | - | 38.00 dB |" in text  # a file without intervals
     # the rollout column: the worst horizon (here the 2nd, below copy-last) and the last one
     assert "| a2a | 1 | 21.00 dB | 20.00 dB | +1.00 dB | +1.10 dB [-0.50, +2.50] | 38.00 dB | -1.00 dB (h2) / +1.00 dB (h3) |" in text

@@ -62,8 +62,10 @@ TABLES = {
     # Actions executed per policy call, changed at evaluation: validation rows choose, test rows report.
     "replan": ("replan", [r".*"], None),
     "sweep": ("validation", [r".*"], ["pushcube"]),
-    # Streaming Flow Policy's source at its own settings (noise width, plain flow loss) beside A2A.
-    "sweep-sources": ("validation", [r"a2a", r"a2a\+last_action_gaussian.*"], ["pickcube"]),
+    # Streaming Flow Policy's source at its own settings (noise width, plain flow loss) beside A2A
+    # (and on StackCube beside A2A's own fix there, k1_nocons).
+    "sweep-sources": ("validation", [r"a2a", r"a2a\+k1_nocons", r"a2a\+last_action_gaussian.*"],
+                      ["pickcube", "stackcube"]),
 }
 
 
@@ -646,7 +648,8 @@ RESULT_TABLES = {
     "video-throughput": ("benchmark/video_throughput/synthetic64.json", _video_throughput),
     "video-pipeline": ("video_pipeline/*/pipeline.json", _video_pipeline),
     "policy-curves": ("curves/policy_*.json", _curves),
-    "video-bench": ("video_bench/*.json", _video_bench),
+    "video-bench": ("video_bench/life*.json", _video_bench),
+    "video-bench-shapes": ("video_bench/shapes*.json", _video_bench),
     "video-robot": ("video_robot/*.json", _video_bench),
     "video-robot-flow": ("video_robot_flow/*.json", _video_bench),
     "video-curves": ("curves/video_*.json", _curves),
