@@ -43,6 +43,24 @@ def test_an_override_keeps_the_values_a_section_factory_chose():
     assert parse_cli(ToyDemoConfig, ["--backbone.preset=small"]).backbone.width == 256  # not pinned to tiny's
 
 
+def test_the_k1_nocons_recipe_is_a2a_with_its_two_overrides():
+    """`recipes/a2a_k1_nocons.yaml` is the paper's recipe with the two overrides the README's
+    `a2a+k1_nocons` rows were trained with, and nothing else."""
+    import dataclasses
+
+    from a2a_temporal.policy_setup import TrainPolicyConfig
+
+    task = ["--config", str(ROOT / "configs/policy/stackcube_state.yaml"), "--output-dir", "x"]
+    named = parse_cli(TrainPolicyConfig, task + ["--config", str(ROOT / "configs/policy/recipes/a2a_k1_nocons.yaml")])
+    paper = parse_cli(TrainPolicyConfig, task + ["--config", str(ROOT / "configs/policy/recipes/a2a.yaml")])
+    by_hand = parse_cli(TrainPolicyConfig, task + ["--config", str(ROOT / "configs/policy/recipes/a2a.yaml"),
+                                                   "--policy.objective.rollout_weight=0",
+                                                   "--policy.objective.rollout_k=1"])
+    assert dataclasses.asdict(named) == dataclasses.asdict(by_hand)
+    assert dataclasses.asdict(named) != dataclasses.asdict(paper)
+    assert (named.policy.objective.rollout_weight, named.policy.objective.rollout_k) == (0.0, 1)
+
+
 def test_unknown_cli_key_names_it():
     with pytest.raises(ConfigError, match=r"--train.stepz.*no field 'stepz'"):
         load_config(ToyDemoConfig, None, ["--train.stepz=3"])
