@@ -666,6 +666,8 @@ RESULT_TABLES = {
     "robustness-sources-ranking": ("robustness/pushcube_sources_suite_*.json", _robustness_ranking),
     "robustness-pickcube-sources-suites": ("robustness/pickcube_sources_suite_*.json", _robustness_files),
     "robustness-pickcube-sources-ranking": ("robustness/pickcube_sources_suite_*.json", _robustness_ranking),
+    "robustness-stackcube-sources-suites": ("robustness/stackcube_sources_suite_*.json", _robustness_files),
+    "robustness-stackcube-sources-ranking": ("robustness/stackcube_sources_suite_*.json", _robustness_ranking),
     "robustness-displace-demos": ("robustness/pushcube_displace_demos.json", _robustness),
     "robustness-displace-horizon": ("robustness/pushcube_displace_horizon*.json", _robustness_files),
     "robustness-pickcube-displace-demos": ("robustness/pickcube_displace_demos*.json", _robustness_files),
