@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from a2a_temporal.envs.perturb import (DISPLACE_STEP_RANGE, SUITES, TASKS, PerturbWrapper, check_suite, describe,
-                                       direction_breakdown, episode_rng, placement_horizon)
+                                       direction_breakdown, episode_rng, placement_horizon, push_outcomes)
 from a2a_temporal.errors import ConfigError
 
 # PushCube-v1 state layout (pd_ee_delta_pos): qpos 0:9, qvel 9:18, tcp_pose 18:25, goal_pos 25:28, obj_pose 28:35
@@ -49,6 +49,39 @@ def test_displace_step_is_placed_on_the_standard_horizon_not_the_episode_length(
     assert placement_horizon("PushCube-v1", 40) == 40
     assert placement_horizon("StackCube-v1", 400) == 200
 
+
+
+def test_push_outcomes_split_episodes_at_their_first_success():
+    """A push counts as before success only when it came before the first success step; a push
+    never applied, or applied at or after that step, does not."""
+    def rec(ok, length, step):
+        return {"success_once": ok, "episode_length": length, "perturbation": {"suite": "displace", "applied_step": step}}
+    recs = [rec(True, 60, 40), rec(False, 100, 30), rec(True, 50, 50), rec(True, 50, 80), rec(True, 70, None),
+            rec(False, 100, None)]
+    assert push_outcomes(recs) == {"pushed_before_success": {"episodes": 2, "success_once": 1},
+                                   "not_pushed_before_success": {"episodes": 4, "success_once": 3}}
+    assert push_outcomes([{"success_once": True, "episode_length": 5, "perturbation": {"suite": "delay"}}]) is None
+
+
+def test_displace_outcomes_script_reads_per_episode_files_and_refuses_others(tmp_path):
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    good = tmp_path / "a_displace4.json"
+    good.write_text(json.dumps({"suite": "displace", "level": 4, "per_episode": [
+        {"success_once": False, "episode_length": 200, "perturbation": {"suite": "displace", "applied_step": 90}},
+        {"success_once": True, "episode_length": 80, "perturbation": {"suite": "displace", "applied_step": None}}]}))
+    out = tmp_path / "o.json"
+    r = subprocess.run([sys.executable, str(root / "scripts/displace_outcomes.py"), str(good), "--json", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(out.read_text())["files"][str(good)]
+    assert row["pushed_before_success"] == {"episodes": 1, "success_once": 0}
+    assert row["not_pushed_before_success"] == {"episodes": 1, "success_once": 1}
+    bad = tmp_path / "sweep.json"
+    bad.write_text(json.dumps({"suite": "displace", "results": {}}))
+    r = subprocess.run([sys.executable, str(root / "scripts/displace_outcomes.py"), str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and "sweep.json" in r.stderr and "per_episode" in r.stderr
 
 
 def test_direction_breakdown_sorts_pushes_by_their_angle_to_the_goal():

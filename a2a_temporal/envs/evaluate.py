@@ -42,7 +42,7 @@ from ..flow.objective import check_method, check_steps
 from ..metrics.stats import wilson_interval
 from ..utils import versions, write_json_atomic
 from .maniskill import EVAL_MAX_EPISODE_STEPS, check_env_offline, make_env, registered_max_episode_steps
-from .perturb import check_suite, describe, direction_breakdown, make_perturbed_env
+from .perturb import check_suite, describe, direction_breakdown, make_perturbed_env, push_outcomes
 from .seeds import TEST_SEED_START, split_of
 
 
@@ -360,6 +360,7 @@ def _summary(records, latencies, call_sizes, policy, steps, method, seeds, horiz
         "stages_reached": stage_rates(records),
         "stages_at_end": stage_rates(records, "stages_at_end"),
         "by_direction": direction_breakdown(records),  # displace suite: success by where the push went
+        "push_outcomes": push_outcomes(records),  # displace suite: pushed before the first success or not
         "objective": obj.name,
         "num_inference_steps": steps or obj.default_steps,
         "method": method or getattr(obj, "default_method", None),

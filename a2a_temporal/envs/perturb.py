@@ -617,6 +617,32 @@ def direction_breakdown(records: list[dict]) -> dict | None:
     return out if seen else None
 
 
+def push_outcomes(records: list[dict]) -> dict | None:
+    """Success of ``displace`` episodes split by whether the push landed before the episode's first
+    success: ``pushed_before_success`` (the push could change the outcome; its success rate is the
+    recovery rate) and ``not_pushed_before_success`` (never pushed, or pushed after success, e.g. a
+    grasped object is pushed only once it rests on the table again).
+
+    A push applied after step ``k`` acts after that step's success check, and ``episode_length`` is
+    the first success step (the horizon if none), so the push came first when ``applied_step <
+    episode_length``. None when no record is a displace episode.
+    """
+    out = {"pushed_before_success": {"episodes": 0, "success_once": 0},
+           "not_pushed_before_success": {"episodes": 0, "success_once": 0}}
+    seen = False
+    for r in records:
+        p = r.get("perturbation") or {}
+        if p.get("suite") != "displace":
+            continue
+        seen = True
+        step = p.get("applied_step")
+        key = ("pushed_before_success" if step is not None and step < r["episode_length"]
+               else "not_pushed_before_success")
+        out[key]["episodes"] += 1
+        out[key]["success_once"] += int(bool(r["success_once"]))
+    return out if seen else None
+
+
 def _half_size(base) -> float:
     hs = getattr(base, "cube_half_size", 0.02)
     arr = np.asarray(hs.cpu() if hasattr(hs, "cpu") else hs, dtype=np.float64).reshape(-1)

@@ -17,7 +17,7 @@ from .perturb import NOMINAL, SUITES, UNITS, check_suite, describe
 from .seeds import TEST_SEED_START
 
 KEPT = ("success_once", "success_once_ci95", "success_at_end", "success_at_end_ci95", "mean_episode_length",
-        "episodes", "num_inference_steps", "n_action_steps", "wall_time_s", "by_direction")
+        "episodes", "num_inference_steps", "n_action_steps", "wall_time_s", "by_direction", "push_outcomes")
 
 
 def sweep(policies: dict, suite: str, levels=None, episodes: int = 20, seed: int = TEST_SEED_START,
