@@ -604,16 +604,25 @@ def direction_breakdown(records: list[dict]) -> dict | None:
     Returns ``{class: {"episodes": n, "success_once": k}}`` over the episodes whose push was applied
     and recorded an angle, or None when no episode has one (other suites, tasks without a goal).
     """
-    out = {name: {"episodes": 0, "success_once": 0} for name, _ in DIRECTION_CLASSES}
+    def direction(r: dict) -> str | None:
+        angle = (r.get("perturbation") or {}).get("angle_to_goal_deg")
+        return None if angle is None else next(n for n, bound in DIRECTION_CLASSES if angle < bound)
+
+    return _success_by_class(records, [n for n, _ in DIRECTION_CLASSES], direction)
+
+
+def _success_by_class(records: list[dict], classes: list[str], classify) -> dict | None:
+    """``{class: {"episodes": n, "success_once": k}}`` over the records ``classify`` assigns a class
+    (it returns None for the others), every class listed; None when it assigns none."""
+    out = {c: {"episodes": 0, "success_once": 0} for c in classes}
     seen = False
     for r in records:
-        angle = (r.get("perturbation") or {}).get("angle_to_goal_deg")
-        if angle is None:
+        c = classify(r)
+        if c is None:
             continue
         seen = True
-        name = next(n for n, bound in DIRECTION_CLASSES if angle < bound)
-        out[name]["episodes"] += 1
-        out[name]["success_once"] += int(bool(r["success_once"]))
+        out[c]["episodes"] += 1
+        out[c]["success_once"] += int(bool(r["success_once"]))
     return out if seen else None
 
 
@@ -627,20 +636,15 @@ def push_outcomes(records: list[dict]) -> dict | None:
     the first success step (the horizon if none), so the push came first when ``applied_step <
     episode_length``. None when no record is a displace episode.
     """
-    out = {"pushed_before_success": {"episodes": 0, "success_once": 0},
-           "not_pushed_before_success": {"episodes": 0, "success_once": 0}}
-    seen = False
-    for r in records:
+    def when(r: dict) -> str | None:
         p = r.get("perturbation") or {}
         if p.get("suite") != "displace":
-            continue
-        seen = True
+            return None
         step = p.get("applied_step")
-        key = ("pushed_before_success" if step is not None and step < r["episode_length"]
-               else "not_pushed_before_success")
-        out[key]["episodes"] += 1
-        out[key]["success_once"] += int(bool(r["success_once"]))
-    return out if seen else None
+        return ("pushed_before_success" if step is not None and step < r["episode_length"]
+                else "not_pushed_before_success")
+
+    return _success_by_class(records, ["pushed_before_success", "not_pushed_before_success"], when)
 
 
 def _half_size(base) -> float:
