@@ -47,7 +47,8 @@ TABLES = {
     "main": ("test", [r"a2a", r"a2a_noise", r"flow", r"flow_latent", r"ddpm", r"ddpm\+noclip", r"ddpm_latent",
                       r"regression", r"mip"],
              None),
-    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad|" + "|".join(SOURCE_TAGS) + r").*", r"a2a_noise"],
+    "ablation": ("test", [r"a2a", r"a2a\+(?!repeat_pad|" + "|".join(SOURCE_TAGS) + r").*", r"a2a_k1_nocons(\+.*)?",
+                          r"a2a_noise"],
                  ["pushcube", "stackcube"]),
     "sources": ("test", [r"a2a", r"a2a\+noise"] + [rf"a2a\+{t}" for t in SOURCE_TAGS]
                 + [r"a2a\+last_action_gaussian_(plain|k1_nocons)"],
