@@ -8,8 +8,8 @@ tables can be regenerated from a clone without the checkpoints:
 Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
 ``metrics.jsonl``, ``eval/test_*.json``, ``eval/val_*.json``, ``eval/diag_*.json`` (diagnostic evaluations outside the tables) and ``eval/select*.json`` (the validation evaluations of a ``best`` chosen after training by scripts/select_best.py); per-episode files and checkpoints stay behind; the
 toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
-``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/`` and ``video_robot_flow/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report;
-diagnostics under ``diag/``; the VAE-speed runs' ``metrics.jsonl`` and summaries (``vae_speed/``). Files are written atomically; nothing under ``--out`` is deleted.
+``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/``, ``video_robot_flow/`` and ``video_robot_long/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report;
+diagnostics under ``diag/``; the ``metrics.jsonl`` and summaries of the VAE-speed runs (``vae_speed/``) and of the 64 px VAEs (``vae64_*/``). Files are written atomically; nothing under ``--out`` is deleted.
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.js
             "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png",
             "curves/*.json", "curves/*.png", "video_bench/*.json", "video_bench/*.png",
             "video_robot/*.json", "video_robot/*.png",
-            "video_robot_flow/*.json", "video_robot_flow/*.png", "diag/*.json",
+            "video_robot_flow/*.json", "video_robot_flow/*.png", "video_robot_long/*.json",
+            "video_robot_long/*.png", "vae64_*/metrics.jsonl", "vae64_*/vae_summary.json",
+            "vae64_*/train_summary.json", "vae64_*/vae_reconstructions.png", "diag/*.json",
             "vae_speed/*/metrics.jsonl", "vae_speed/*/vae_summary.json", "vae_speed/*/train_summary.json",
             "vae_speed/*/vae_reconstructions.png"]
 LIMIT = 2_000_000  # bytes per file: result files only

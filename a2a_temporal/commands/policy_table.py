@@ -654,6 +654,9 @@ RESULT_TABLES = {
     "video-robot": ("video_robot/*.json", _video_bench),
     "video-robot-flow": ("video_robot_flow/*.json", _video_bench),
     "video-curves": ("curves/video_*.json", _curves),
+    # the same predictors on a VAE trained longer (a higher ceiling), scored on the same held-out files
+    "video-robot-long": ("video_robot_long/*.json", _video_bench),
+    "video-curves-long": ("curves/longvae_*.json", _curves),
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
