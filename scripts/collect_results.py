@@ -26,12 +26,10 @@ PATTERNS = ["policy/*/*/seed*/run_info.json", "policy/*/*/seed*/train_summary.js
             "deploy/*.json", "video_pipeline/*/pipeline.json", "video_pipeline/*/probe.json",
             "video_pipeline/*/report/*.json", "video_pipeline/*/report/*.png",
             "curves/*.json", "curves/*.png", "video_bench/*.json", "video_bench/*.png",
-            "video_robot/*.json", "video_robot/*.png",
-            "video_robot_flow/*.json", "video_robot_flow/*.png", "video_robot_long/*.json",
-            "video_robot_long/*.png", "vae64_*/metrics.jsonl", "vae64_*/vae_summary.json",
-            "vae64_*/train_summary.json", "vae64_*/vae_reconstructions.png", "diag/*.json",
-            "vae_speed/*/metrics.jsonl", "vae_speed/*/vae_summary.json", "vae_speed/*/train_summary.json",
-            "vae_speed/*/vae_reconstructions.png"]
+            "video_robot*/*.json", "video_robot*/*.png", "diag/*.json"]
+# a VAE run's curve and summaries: the VAE-speed runs and the 64 px VAEs
+PATTERNS += [f"{run}/{name}" for run in ("vae_speed/*", "vae64_*")
+             for name in ("metrics.jsonl", "vae_summary.json", "train_summary.json", "vae_reconstructions.png")]
 LIMIT = 2_000_000  # bytes per file: result files only
 
 
