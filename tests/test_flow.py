@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from a2a_temporal.flow import (DEFAULT_STEPS, OBJECTIVES, ObjectiveConfig, StraightPath, build_objective,
-                               build_time_sampler, solve)
+                               build_time_sampler, sample_loss, solve)
 
 # ----------------------------------------------------------------------------- solvers
 
@@ -194,6 +194,56 @@ def test_objective_config_errors_name_the_value():
         ObjectiveConfig(name="dpm")
     with pytest.raises(ValueError, match="mip_t_star"):
         ObjectiveConfig(name="mip", mip_t_star=1.5)
+
+
+def test_log_mse_sample_loss_weighs_samples_by_relative_error():
+    torch.manual_seed(0)
+    target = torch.randn(4, 3, 8)
+    pred = target + torch.randn(4, 3, 8) * torch.tensor([1e-3, 1e-2, 1e-1, 1.0])[:, None, None]
+    per = (pred - target).pow(2).flatten(1).mean(1)
+    assert torch.allclose(sample_loss(pred, target, "mse"), torch.nn.functional.mse_loss(pred, target))
+    assert torch.allclose(sample_loss(pred, target, "log_mse", eps=1e-9), torch.log(per + 1e-9).mean())
+    # Scaling every sample's error by c shifts the log loss by 2 log c: only relative error counts.
+    shifted = sample_loss(target + 3 * (pred - target), target, "log_mse", eps=1e-12)
+    assert abs(shifted.item() - sample_loss(pred, target, "log_mse", eps=1e-12).item() - 2 * math.log(3)) < 1e-4
+    # Under plain MSE the sample with the largest error gets nearly all the gradient; under the log
+    # loss every sample's gradient norm is ~2/(B sqrt(n) rms_i): the smallest error pulls hardest.
+    grads = {}
+    for kind in ("mse", "log_mse"):
+        p = pred.clone().requires_grad_(True)
+        sample_loss(p, target, kind, eps=1e-12).backward()
+        grads[kind] = p.grad.flatten(1).norm(dim=1)
+    assert grads["mse"].argmax().item() == 3 and grads["log_mse"].argmax().item() == 0
+    with pytest.raises(ValueError, match="'l1'"):
+        sample_loss(pred, target, "l1")
+
+
+@pytest.mark.parametrize("name,kw", [("a2a", {}), ("flow", {}), ("regression", {"regression_residual": True})])
+def test_objectives_train_on_the_log_sample_loss(name, kw):
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(8, 5, 3), torch.randn(8, 5, 3)
+    net = torch.nn.Linear(3, 3)
+    model = lambda x, t, cond: net(x)  # noqa: E731
+    plain = build_objective(ObjectiveConfig(name=name, **kw))
+    logged = build_objective(ObjectiveConfig(name=name, sample_loss="log_mse", sample_loss_eps=1e-4, **kw))
+    torch.manual_seed(1)
+    a, info_a = plain.loss(model, x0, x1)
+    torch.manual_seed(1)
+    b, info_b = logged.loss(model, x0, x1)
+    key = "loss_regression" if name == "regression" else "loss_flow"
+    assert torch.allclose(info_a[key], info_b[key])  # the plain MSE is still logged
+    assert "loss_log_mse" in info_b and torch.allclose(b, info_b["loss_log_mse"]) and not torch.allclose(a, b)
+    b.backward()
+    assert net.weight.grad.abs().sum() > 0
+
+
+def test_sample_loss_config_errors_name_the_value():
+    with pytest.raises(ValueError, match="'l1'"):
+        ObjectiveConfig(sample_loss="l1")
+    with pytest.raises(ValueError, match="'ddpm'"):
+        ObjectiveConfig(name="ddpm", sample_loss="log_mse")
+    with pytest.raises(ValueError, match="sample_loss_eps"):
+        ObjectiveConfig(sample_loss="log_mse", sample_loss_eps=0.0)
 
 
 def test_flow_package_imports_torch_only():

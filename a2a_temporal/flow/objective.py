@@ -38,6 +38,27 @@ Model = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Ten
 OBJECTIVES = ("a2a", "flow", "ddpm", "ddim", "regression", "mip")
 DEFAULT_STEPS = {"a2a": 1, "flow": 10, "ddpm": 100, "ddim": 10, "regression": 1, "mip": 2}
 DIFFUSION_SAMPLERS = ("ddpm", "ddim")
+SAMPLE_LOSSES = ("mse", "log_mse")
+# Objectives whose own loss is one prediction against one target, where the per-sample loss applies.
+SAMPLE_LOSS_OBJECTIVES = ("a2a", "flow", "regression")
+
+
+def sample_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse", eps: float = 1e-3) -> torch.Tensor:
+    """Loss between ``pred`` and ``target`` ``(B, ...)``.
+
+    ``mse``: the mean squared error over all elements. ``log_mse``: the mean over samples of
+    ``log(MSE_i + eps)``, each sample's own mean squared error on a log scale. That is minus the
+    mean per-sample PSNR up to constants, so every sample counts by its *relative* error: a
+    nearly still video frame, whose change from the previous one is tiny, weighs as much as one
+    in fast motion, which plain MSE lets the moving frames dominate. ``eps`` (in the target's
+    squared units) is the error below which a sample stops gaining weight.
+    """
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    if kind != "log_mse":
+        raise ValueError(f"sample loss must be one of {list(SAMPLE_LOSSES)}, got {kind!r}")
+    per_sample = (pred - target).pow(2).flatten(1).mean(dim=1)  # (B,)
+    return torch.log(per_sample + eps).mean()
 
 
 @dataclass
@@ -78,6 +99,11 @@ class ObjectiveConfig:
     # Regression: predict the target directly (False) or as the source plus a learned change
     # (True: x1_hat = x0 + model(x0, t=0, cond), one call; the residual parameterisation).
     regression_residual: bool = False
+    # The objective's own loss (a2a, flow, regression): mse over the batch, or log_mse, the mean of
+    # log(per-sample MSE + sample_loss_eps), which weighs each sample by its relative error (minus
+    # the mean per-sample PSNR up to constants; see sample_loss).
+    sample_loss: str = "mse"
+    sample_loss_eps: float = 1e-3
     # MIP.
     mip_t_star: float = 0.9
 
@@ -100,6 +126,13 @@ class ObjectiveConfig:
                              "sampler to roll out through; set it to 0")
         if self.regression_residual and self.name != "regression":
             raise ValueError(f"objective.regression_residual=true applies to objective.name=regression, not {self.name!r}")
+        if self.sample_loss not in SAMPLE_LOSSES:
+            raise ValueError(f"objective.sample_loss={self.sample_loss!r} is not one of {list(SAMPLE_LOSSES)}")
+        if self.sample_loss != "mse" and self.name not in SAMPLE_LOSS_OBJECTIVES:
+            raise ValueError(f"objective.sample_loss={self.sample_loss!r} applies to {list(SAMPLE_LOSS_OBJECTIVES)}, "
+                             f"not {self.name!r}")
+        if not self.sample_loss_eps > 0:
+            raise ValueError(f"objective.sample_loss_eps must be > 0, got {self.sample_loss_eps}")
         if not 0.0 < self.mip_t_star < 1.0:
             raise ValueError(f"objective.mip_t_star must lie in (0, 1), got {self.mip_t_star}")
         if self.prediction_type not in ("epsilon", "sample", "v_prediction"):
@@ -191,7 +224,8 @@ class SourceToTargetFlow(Objective):
 
     def __init__(self, source: str = "given", path: StraightPath | None = None,
                  time_sampler=None, rollout_weight: float = 0.0, rollout_k: int = 6,
-                 default_steps: int = 1, default_method: str | None = "euler", rollout_batch_size: int = 0):
+                 default_steps: int = 1, default_method: str | None = "euler", rollout_batch_size: int = 0,
+                 loss_kind: str = "mse", loss_eps: float = 1e-3):
         if source not in ("given", "gaussian"):
             raise ValueError(f"source must be 'given' or 'gaussian', got {source!r}")
         self.source = source
@@ -204,6 +238,7 @@ class SourceToTargetFlow(Objective):
         self.rollout_batch_size = int(rollout_batch_size)
         self.default_steps = int(default_steps)
         self.default_method = default_method or "euler"
+        self.loss_kind, self.loss_eps = loss_kind, float(loss_eps)
 
     def source_of(self, x0: torch.Tensor) -> torch.Tensor:
         """The actual flow start: the (optionally noised) given source, or fresh noise."""
@@ -217,7 +252,12 @@ class SourceToTargetFlow(Objective):
         x_t, u_t = self.path.sample(src, x1, t)
         v = model(x_t, t, cond)
         fm = F.mse_loss(v, u_t)
-        return fm, {"loss_flow": fm.detach()}, src
+        info = {"loss_flow": fm.detach()}
+        if self.loss_kind == "mse":
+            return fm, info, src
+        loss = sample_loss(v, u_t, self.loss_kind, self.loss_eps)
+        info["loss_" + self.loss_kind] = loss.detach()
+        return loss, info, src
 
     def rollout(self, model, x0, cond=None, start=None):
         """``rollout_k`` Euler steps from ``start`` (the flow start drawn for the loss) or
@@ -318,16 +358,23 @@ class RegressionObjective(Objective):
 
     name = "regression"
 
-    def __init__(self, rollout_weight: float = 0.0, rollout_batch_size: int = 0, residual: bool = False):
+    def __init__(self, rollout_weight: float = 0.0, rollout_batch_size: int = 0, residual: bool = False,
+                 loss_kind: str = "mse", loss_eps: float = 1e-3):
         self.rollout_weight = float(rollout_weight)
         self.rollout_batch_size = int(rollout_batch_size)
         self.residual = bool(residual)
         self.uses_source = self.residual
+        self.loss_kind, self.loss_eps = loss_kind, float(loss_eps)
 
     def _loss(self, model, x0, x1, cond=None):
         pred = self.rollout(model, x0, cond)
-        loss = F.mse_loss(pred, x1)
-        return loss, {"loss_regression": loss.detach()}, None
+        mse = F.mse_loss(pred, x1)
+        info = {"loss_regression": mse.detach()}
+        if self.loss_kind == "mse":
+            return mse, info, None
+        loss = sample_loss(pred, x1, self.loss_kind, self.loss_eps)
+        info["loss_" + self.loss_kind] = loss.detach()
+        return loss, info, None
 
     def rollout(self, model, x0, cond=None, start=None):
         """The one call of the sampler (without ``residual``, ``x0`` gives only shape, dtype and device)."""
@@ -403,11 +450,13 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
             path=StraightPath(cfg.start_point_noise, cfg.bridge_sigma),
             time_sampler=build_time_sampler(cfg.time_sampler, **kw),
             rollout_weight=cfg.rollout_weight, rollout_k=cfg.rollout_k,
-            default_steps=steps, default_method=cfg.method, rollout_batch_size=cfg.rollout_batch_size)
+            default_steps=steps, default_method=cfg.method, rollout_batch_size=cfg.rollout_batch_size,
+            loss_kind=cfg.sample_loss, loss_eps=cfg.sample_loss_eps)
     if cfg.name in ("ddpm", "ddim"):
         return DiffusionObjective(cfg.name, cfg.num_train_timesteps, cfg.beta_schedule,
                                   cfg.prediction_type, cfg.clip_sample, cfg.clip_sample_range,
                                   default_steps=steps, default_method=cfg.method)
     if cfg.name == "regression":
-        return RegressionObjective(cfg.rollout_weight, cfg.rollout_batch_size, cfg.regression_residual)
+        return RegressionObjective(cfg.rollout_weight, cfg.rollout_batch_size, cfg.regression_residual,
+                                   cfg.sample_loss, cfg.sample_loss_eps)
     return MIPObjective(cfg.mip_t_star, cfg.rollout_weight, cfg.rollout_batch_size)
