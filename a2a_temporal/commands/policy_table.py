@@ -657,6 +657,9 @@ RESULT_TABLES = {
     # the same predictors on a VAE trained longer (a higher ceiling), scored on the same held-out files
     "video-robot-long": ("video_robot_long/*.json", _video_bench),
     "video-curves-long": ("curves/longvae_*.json", _curves),
+    # a2a recipes on a second VAE of the long recipe: per-sample log-MSE, a higher lr, times near 0
+    "video-robot-recipes": ("video_robot_recipes/*.json", _video_bench),
+    "video-curves-recipes": ("curves/recipes_*.json", _curves),
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
