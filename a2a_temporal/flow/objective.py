@@ -171,6 +171,19 @@ class Objective:
     default_method: str | None = None
     rollout_weight: float = 0.0
     rollout_batch_size: int = 0
+    loss_kind: str = "mse"  # see sample_loss
+    loss_eps: float = 1e-3
+
+    def _fit(self, pred: torch.Tensor, target: torch.Tensor, key: str):
+        """``(loss, info)`` of one prediction against its target: the configured per-sample loss,
+        with the plain MSE logged under ``key`` whatever the loss (and the log loss beside it)."""
+        mse = F.mse_loss(pred, target)
+        info = {key: mse.detach()}
+        if self.loss_kind == "mse":
+            return mse, info
+        loss = sample_loss(pred, target, self.loss_kind, self.loss_eps)
+        info["loss_" + self.loss_kind] = loss.detach()
+        return loss, info
 
     def _loss(self, model: Model, x0: torch.Tensor, x1: torch.Tensor, cond=None):
         """``(loss, info, start)``: the objective's own loss; ``start`` is the flow start it drew."""
@@ -250,13 +263,7 @@ class SourceToTargetFlow(Objective):
         src = self.source_of(x0)
         t = self.time_sampler(x1.shape[0], x1.device)  # (B,)
         x_t, u_t = self.path.sample(src, x1, t)
-        v = model(x_t, t, cond)
-        fm = F.mse_loss(v, u_t)
-        info = {"loss_flow": fm.detach()}
-        if self.loss_kind == "mse":
-            return fm, info, src
-        loss = sample_loss(v, u_t, self.loss_kind, self.loss_eps)
-        info["loss_" + self.loss_kind] = loss.detach()
+        loss, info = self._fit(model(x_t, t, cond), u_t, "loss_flow")
         return loss, info, src
 
     def rollout(self, model, x0, cond=None, start=None):
@@ -367,13 +374,7 @@ class RegressionObjective(Objective):
         self.loss_kind, self.loss_eps = loss_kind, float(loss_eps)
 
     def _loss(self, model, x0, x1, cond=None):
-        pred = self.rollout(model, x0, cond)
-        mse = F.mse_loss(pred, x1)
-        info = {"loss_regression": mse.detach()}
-        if self.loss_kind == "mse":
-            return mse, info, None
-        loss = sample_loss(pred, x1, self.loss_kind, self.loss_eps)
-        info["loss_" + self.loss_kind] = loss.detach()
+        loss, info = self._fit(self.rollout(model, x0, cond), x1, "loss_regression")
         return loss, info, None
 
     def rollout(self, model, x0, cond=None, start=None):
