@@ -22,7 +22,7 @@ from a2a_temporal.config import parse_cli, to_dict
 from a2a_temporal.data.windows import collate_batch
 from a2a_temporal.errors import ConfigError
 from a2a_temporal.policy_setup import PolicyEvalConfig, TrainPolicyConfig, build_training
-from a2a_temporal.training import Trainer
+from a2a_temporal.training import Trainer, seed_init
 from a2a_temporal.utils import write_json_atomic
 
 
@@ -49,6 +49,7 @@ def main(argv=None) -> dict:
     cfg = parse_cli(TrainPolicyConfig, argv)
     if not cfg.output_dir:
         raise ConfigError("no output directory: pass --output-dir DIR")
+    seed_init(cfg.train.seed)
     meta, data, policy = build_training(cfg)
     print(f"dataset: {meta.path} ({meta.num_episodes} demos, {len(data)} windows, {meta.env_id}, "
           f"obs={meta.obs_mode}, control={meta.control_mode}); policy: {cfg.policy.objective.name}, "

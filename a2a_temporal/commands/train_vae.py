@@ -29,7 +29,7 @@ from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import VAEConfig, VideoVAE
 from a2a_temporal.heads.video.data import FrameDataset, augment_collate
 from a2a_temporal.metrics import per_frame_psnr
-from a2a_temporal.training import TrainConfig, Trainer
+from a2a_temporal.training import TrainConfig, Trainer, seed_init
 
 
 @dataclass
@@ -76,6 +76,7 @@ def main(argv=None) -> dict:
     g = torch.Generator().manual_seed(0)
     val = val[torch.randperm(len(val), generator=g)[: cfg.val_frames]]
     print(f"frames: {len(data)} train from {len(train_clips)} videos, {len(val)} held-out from {len(val_clips)} videos")
+    seed_init(cfg.train.seed)
     vae = VideoVAE(cfg.vae)
 
     def eval_fn(model, step):

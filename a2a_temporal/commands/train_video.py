@@ -29,7 +29,7 @@ from a2a_temporal.errors import ConfigError
 from a2a_temporal.heads.video import LatentVideoFlow, VideoFlowConfig, VideoVAE
 from a2a_temporal.heads.video.data import LatentWindows, augment_clip, cache_key, encode_clips, identity_collate
 from a2a_temporal.metrics import per_frame_psnr
-from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained
+from a2a_temporal.training import TrainConfig, Trainer, resolve_pretrained, seed_init
 
 
 @dataclass
@@ -139,6 +139,7 @@ def main(argv=None) -> dict:
     v.frame_stride = cfg.data.frame_stride
     if v.use_actions:
         v.action_dim = actions[0].shape[1]
+    seed_init(cfg.train.seed)
     model = LatentVideoFlow(v)
     model.vae.load_state_dict(vae.state_dict())
     data = LatentWindows(latents + extra, v.context, actions)

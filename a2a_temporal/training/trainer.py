@@ -72,6 +72,14 @@ def move_to(batch, device):
     return batch
 
 
+def seed_init(seed: int) -> None:
+    """Seed Python, numpy and torch before a command builds its model, so ``train.seed`` fixes the
+    initial weights too. Without it torch starts each process from a fresh random state: two runs of
+    one command began from different weights, and no seed reproduced a run's initialisation."""
+    from accelerate.utils import set_seed
+    set_seed(seed)
+
+
 class Trainer:
     """Train ``model`` on ``dataset`` for ``cfg.iterations`` iterations, writing to ``output_dir``.
 
