@@ -110,6 +110,43 @@ def test_time_samplers(name, kw, mean):
     assert abs(t.mean().item() - mean) < 0.01
 
 
+def test_source_time_prob_puts_that_share_of_times_at_the_source():
+    from a2a_temporal.flow import SourceMixTime
+    base = build_time_sampler("beta", a=1.0, b=3.0)
+    torch.manual_seed(0)
+    t = SourceMixTime(base, 0.3)(20000)
+    assert abs((t == 0).float().mean().item() - 0.3) < 0.015 and t.max() <= 1
+    torch.manual_seed(0)
+    a = SourceMixTime(base, 0.0)(100)
+    torch.manual_seed(0)
+    assert torch.equal(a, base(100))  # p = 0 draws exactly what the base sampler draws
+    with pytest.raises(ValueError, match="1.5"):
+        SourceMixTime(base, 1.5)
+    with pytest.raises(ValueError, match="source_time_prob=0.5 applies to objective.name=a2a"):
+        ObjectiveConfig(name="flow", source_time_prob=0.5)
+    with pytest.raises(ValueError, match="-0.1"):
+        ObjectiveConfig(source_time_prob=-0.1)
+
+
+def test_a2a_with_every_time_at_the_source_is_the_residual_regression():
+    """t = 0 always: the a2a loss equals the residual regression's on the same batch, and both
+    predict x0 + model(x0, 0) in one call."""
+    torch.manual_seed(0)
+    x0, x1, cond = torch.randn(8, 5, 3), torch.randn(8, 5, 3), torch.randn(8, 5, 3)
+    net = torch.nn.Linear(4, 3)
+    model = lambda x, t, c: net(torch.cat([x + c, t.view(-1, 1, 1).expand(-1, x.shape[1], 1)], -1))  # noqa: E731
+    a2a = build_objective(ObjectiveConfig(name="a2a", source_time_prob=1.0))
+    reg = build_objective(ObjectiveConfig(name="regression", regression_residual=True))
+    la, _ = a2a.loss(model, x0, x1, cond)
+    lr, _ = reg.loss(model, x0, x1, cond)
+    assert torch.allclose(la, lr)
+    assert torch.allclose(a2a.sample(model, x0, cond, steps=1), reg.sample(model, x0, cond))
+    half = build_objective(ObjectiveConfig(name="a2a", source_time_prob=0.5))
+    torch.manual_seed(1)
+    lh, _ = half.loss(model, x0, x1, cond)
+    assert not torch.allclose(lh, la)  # the other half of the batch is drawn along the path
+
+
 def test_unknown_time_sampler():
     with pytest.raises(ValueError, match="cosine"):
         build_time_sampler("cosine")

@@ -7,11 +7,11 @@ from .objective import (DEFAULT_STEPS, OBJECTIVES, SAMPLE_LOSSES, DiffusionObjec
                         ObjectiveConfig, RegressionObjective, SourceToTargetFlow, build_objective, sample_loss)
 from .path import StraightPath, expand_time
 from .solvers import METHODS, solve
-from .time import BetaTime, LogitNormalTime, UniformTime, build_time_sampler
+from .time import BetaTime, LogitNormalTime, SourceMixTime, UniformTime, build_time_sampler
 
 __all__ = [
     "DEFAULT_STEPS", "OBJECTIVES", "SAMPLE_LOSSES", "sample_loss", "DiffusionObjective", "MIPObjective", "Objective",
     "ObjectiveConfig", "RegressionObjective", "SourceToTargetFlow", "build_objective",
     "StraightPath", "expand_time", "METHODS", "solve", "BetaTime", "LogitNormalTime",
-    "UniformTime", "build_time_sampler",
+    "SourceMixTime", "UniformTime", "build_time_sampler",
 ]

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .path import StraightPath
 from .solvers import CALLS_PER_STEP, METHODS, solve
-from .time import build_time_sampler
+from .time import SourceMixTime, build_time_sampler
 
 Model = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
 
@@ -81,6 +81,9 @@ class ObjectiveConfig:
     logit_normal_std: float = 1.0
     beta_a: float = 1.0
     beta_b: float = 1.5
+    # a2a only: draw t = 0 exactly (the source, the one time one-step sampling reads) with this
+    # probability, otherwise from time_sampler; 1 trains only t = 0 (the residual regression).
+    source_time_prob: float = 0.0
     # N(0, s^2) on the flow's start point x0 (the *encoded* source), train and inference; the
     # head's policy.history_input_noise perturbs the raw history before encoding instead.
     start_point_noise: float = 0.0
@@ -126,6 +129,11 @@ class ObjectiveConfig:
                              "sampler to roll out through; set it to 0")
         if self.regression_residual and self.name != "regression":
             raise ValueError(f"objective.regression_residual=true applies to objective.name=regression, not {self.name!r}")
+        if not 0.0 <= self.source_time_prob <= 1.0:
+            raise ValueError(f"objective.source_time_prob must be in [0, 1], got {self.source_time_prob}")
+        if self.source_time_prob > 0 and self.name != "a2a":
+            raise ValueError(f"objective.source_time_prob={self.source_time_prob} applies to objective.name=a2a "
+                             f"(t = 0 is the given source), not {self.name!r}")
         if self.sample_loss not in SAMPLE_LOSSES:
             raise ValueError(f"objective.sample_loss={self.sample_loss!r} is not one of {list(SAMPLE_LOSSES)}")
         if self.sample_loss != "mse" and self.name not in SAMPLE_LOSS_OBJECTIVES:
@@ -449,7 +457,7 @@ def build_objective(cfg: ObjectiveConfig) -> Objective:
         return SourceToTargetFlow(
             source="given" if cfg.name == "a2a" else "gaussian",
             path=StraightPath(cfg.start_point_noise, cfg.bridge_sigma),
-            time_sampler=build_time_sampler(cfg.time_sampler, **kw),
+            time_sampler=SourceMixTime(build_time_sampler(cfg.time_sampler, **kw), cfg.source_time_prob),
             rollout_weight=cfg.rollout_weight, rollout_k=cfg.rollout_k,
             default_steps=steps, default_method=cfg.method, rollout_batch_size=cfg.rollout_batch_size,
             loss_kind=cfg.sample_loss, loss_eps=cfg.sample_loss_eps)

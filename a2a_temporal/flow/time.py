@@ -45,6 +45,28 @@ class BetaTime:
         return torch.distributions.Beta(conc[0], conc[1]).sample((batch,))
 
 
+@dataclass
+class SourceMixTime:
+    """``t = 0`` (the source) with probability ``p``, otherwise a draw from ``base``.
+
+    One-step sampling reads the velocity only at ``t = 0``; this gives that point a fixed share of
+    the batch while the rest of the path stays trained (``p = 1`` is the residual regression).
+    """
+
+    base: object
+    p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"source time probability must be in [0, 1], got {self.p}")
+
+    def __call__(self, batch: int, device=None) -> torch.Tensor:
+        t = self.base(batch, device)
+        if self.p <= 0.0:
+            return t  # no extra draw: p = 0 leaves the random stream as the base sampler alone
+        return torch.where(torch.rand(batch, device=device) < self.p, torch.zeros_like(t), t)
+
+
 TIME_SAMPLERS = {"uniform": UniformTime, "logit_normal": LogitNormalTime, "beta": BetaTime}
 
 
