@@ -660,6 +660,10 @@ RESULT_TABLES = {
     # a2a recipes on a second VAE of the long recipe: per-sample log-MSE, a higher lr, times near 0
     "video-robot-recipes": ("video_robot_recipes/*.json", _video_bench),
     "video-curves-recipes": ("curves/recipes_*.json", _curves),
+    # the residual regression (a2a trained at t = 0 only) at its own learning rates and length, and
+    # a2a with a share of its batch at t = 0 (objective.source_time_prob)
+    "video-robot-source": ("video_robot_source/*.json", _video_bench),
+    "video-curves-source": ("curves/source_*.json", _curves),
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
