@@ -8,7 +8,7 @@ tables can be regenerated from a clone without the checkpoints:
 Copied: per policy run ``run_info.json``, ``train_summary.json``, ``run_config.json``,
 ``metrics.jsonl``, ``eval/test_*.json``, ``eval/val_*.json``, ``eval/diag_*.json`` (diagnostic evaluations outside the tables) and ``eval/select*.json`` (the validation evaluations of a ``best`` chosen after training by scripts/select_best.py); per-episode files and checkpoints stay behind; the
 toys' ``toy_results.{json,png}``; every JSON / PNG under ``benchmark/``, ``robustness/`` and
-``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/``, ``video_robot_flow/``, ``video_robot_long/``, ``video_robot_recipes/`` and ``video_robot_source/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report;
+``deploy/`` (no .onnx); ``tools/benchmark_video.py`` results under ``video_bench/``, ``video_robot/``, ``video_robot_flow/``, ``video_robot_long/``, ``video_robot_recipes/``, ``video_robot_source/`` and ``video_robot_seeds/``; each video pipeline's ``pipeline.json``, ``probe.json`` and report;
 diagnostics under ``diag/``; the ``metrics.jsonl`` and summaries of the VAE-speed runs (``vae_speed/``) and of the 64 px VAEs (``vae64_*/``). Files are written atomically; nothing under ``--out`` is deleted.
 """
 from __future__ import annotations

@@ -664,6 +664,8 @@ RESULT_TABLES = {
     # a2a with a share of its batch at t = 0 (objective.source_time_prob)
     "video-robot-source": ("video_robot_source/*.json", _video_bench),
     "video-curves-source": ("curves/source_*.json", _curves),
+    # three training seeds of a2a with half of each batch at t = 0
+    "video-robot-seeds": ("video_robot_seeds/*.json", _video_bench),
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
