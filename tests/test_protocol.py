@@ -684,6 +684,35 @@ def test_robustness_ranking_pools_perturbed_episodes_and_ranks_on_them():
         _robustness_ranking(files)
 
 
+
+def test_displace_outcomes_table_pools_seeds_and_ranks_on_recoveries():
+    """The recoveries table joins NAME_seedK to NAME per displace level, sums the episodes pushed
+    before their first success and those that still succeed, ranks on that rate, and refuses a
+    checkpoint counted in two outcome files."""
+    from a2a_temporal.commands.policy_table import _displace_outcomes
+    from a2a_temporal.errors import DataError
+
+    def row(k, n, ko, no):
+        return {"level": 4, "episodes": n + no, "pushed_before_success": {"success_once": k, "episodes": n},
+                "not_pushed_before_success": {"success_once": ko, "episodes": no}}
+
+    files = {"diag/stackcube_displace_outcomes": {"command": "python a", "files": {
+                 "runs/r_c/a_displace4.json": row(0, 30, 70, 70), "runs/r_c/a_seed1_displace4.json": row(3, 40, 59, 60)}},
+             "diag/stackcube_more_displace_outcomes": {"command": "python b", "files": {
+                 "runs/r_g/b_displace4.json": row(7, 30, 70, 70)}}}
+    table = _displace_outcomes(files).splitlines()
+    lo, hi = wilson_interval(7, 30)
+    assert table[2] == f"| b | 4 | 1 | 7 / 30 (7/30) | 0.23 ({lo:.2f}-{hi:.2f}) | 70 / 70 |"
+    lo, hi = wilson_interval(3, 70)
+    assert table[3] == f"| a | 4 | 2 | 3 / 70 (0/30, 3/40) | 0.04 ({lo:.2f}-{hi:.2f}) | 129 / 130 |"
+    assert "`python a`" in table and "`python b`" in table
+    files["diag/stackcube_more_displace_outcomes"]["files"]["runs/r_h/a_seed1_displace4.json"] = row(1, 2, 3, 4)
+    with pytest.raises(DataError, match="checkpoint a_seed1 at level 4 is counted in another file"):
+        _displace_outcomes(files)
+    files["diag/stackcube_more_displace_outcomes"]["files"] = {"runs/r_h/a_seed1.json": row(1, 2, 3, 4)}
+    with pytest.raises(DataError, match="is not named CHECKPOINT_displaceLEVEL.json"):
+        _displace_outcomes(files)
+
 def test_collected_results_rebuild_the_same_tables(tmp_path):
     """scripts/collect_results.py keeps the result files and leaves checkpoints and graphs behind;
     the tables built from the copies equal those built from the runs."""

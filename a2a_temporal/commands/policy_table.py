@@ -630,6 +630,51 @@ def _placement(d: dict) -> str:
     return "\n".join(lines)
 
 
+_DISPLACE_FILE = re.compile(r"^(.+)_displace([0-9.]+)$")
+
+
+def _displace_outcomes(d: dict) -> str:
+    """scripts/displace_outcomes.py results (one or more files): per policy and displace level, the
+    episodes pushed before their first success and how many still succeed (each training seed's
+    count in brackets, ``NAME_seedK`` joining ``NAME``), beside the episodes that were not; ranked on
+    the pooled recovery rate. A checkpoint counted in two files is refused, not added twice."""
+    groups: dict[tuple[str, float], dict[str, dict]] = {}
+    for key, r in d.items():
+        for path, row in r["files"].items():
+            m = _DISPLACE_FILE.match(Path(path).stem)
+            if not m:
+                raise DataError(f"{key}.json: {path} is not named CHECKPOINT_displaceLEVEL.json")
+            seed = _SEED_SUFFIX.match(m.group(1))
+            members = groups.setdefault((seed.group(1) if seed else m.group(1), float(row["level"])), {})
+            if m.group(1) in members:
+                raise DataError(f"{key}.json: checkpoint {m.group(1)} at level {row['level']:g} is counted "
+                                f"in another file too ({members[m.group(1)]['path']})")
+            members[m.group(1)] = {**row, "path": path}
+
+    def total(rows, part: str, what: str) -> int:
+        return sum(r[part][what] for r in rows)
+
+    def rate(item) -> float:
+        rows = item[1].values()
+        return total(rows, "pushed_before_success", "success_once") / max(total(rows, "pushed_before_success", "episodes"), 1)
+
+    lines = ["| policy | displace level | seeds | pushed before the first success: succeed / episodes (per seed) | "
+             "recovery rate (95 % CI, pooled) | not pushed before success: succeed / episodes |", "|---|---|---|---|---|---|"]
+    for (name, level), members in sorted(groups.items(), key=lambda it: (-rate(it), it[0])):
+        rows = [members[k] for k in sorted(members)]
+        k, n = total(rows, "pushed_before_success", "success_once"), total(rows, "pushed_before_success", "episodes")
+        lo, hi = wilson_interval(k, n) if n else (float("nan"), float("nan"))
+        per_seed = ", ".join(f"{r['pushed_before_success']['success_once']}/{r['pushed_before_success']['episodes']}"
+                             for r in rows)
+        lines.append(f"| {name} | {level:g} | {len(rows)} | {k} / {n} ({per_seed}) | "
+                     + (f"{k / n:.2f} ({lo:.2f}-{hi:.2f})" if n else "-") + " | "
+                     f"{total(rows, 'not_pushed_before_success', 'success_once')} / "
+                     f"{total(rows, 'not_pushed_before_success', 'episodes')} |")
+    for r in d.values():
+        lines += ["", f"`{r['command']}`"]
+    return "\n".join(lines)
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
 # {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
@@ -669,6 +714,8 @@ RESULT_TABLES = {
     "vae-speed": ("benchmark/vae_speed.json", _vae_speed),
     "vae-time-to-psnr": ("curves/vae_*.json", _time_to_target),
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
+    # recoveries after a push, from the per-episode files of the displace suite (scripts/displace_outcomes.py)
+    "stackcube-displace-outcomes": ("diag/stackcube*displace_outcomes.json", _displace_outcomes),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
