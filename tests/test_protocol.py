@@ -713,6 +713,32 @@ def test_displace_outcomes_table_pools_seeds_and_ranks_on_recoveries():
     with pytest.raises(DataError, match="is not named CHECKPOINT_displaceLEVEL.json"):
         _displace_outcomes(files)
 
+
+def test_step_agreement_measures_the_change_with_sampler_steps():
+    """scripts/step_agreement.py: the first step count agrees with itself exactly, more Euler steps
+    move a2a's chunk, each error is the mean |chunk - demo chunk| over the valid actions only, and
+    the table lists every checkpoint and step count."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    from a2a_temporal.commands.policy_table import _step_agreement
+
+    spec = importlib.util.spec_from_file_location("step_agreement", ROOT / "scripts" / "step_agreement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    policy, w = tiny_policy()
+    batch = w.__getitems__(np.arange(len(w)))
+    assert batch["action_is_pad"].any()  # windows past an episode's end: left out of the means
+    out = mod.chunk_agreement(policy, batch, [1, 4])
+    assert out[1]["vs_first"] == 0.0 and out[4]["vs_first"] > 0
+    valid = ~batch["action_is_pad"]
+    one = policy.predict_action_chunk(batch, num_inference_steps=1)
+    assert out[1]["error"] == pytest.approx(float((one - batch["action"]).abs()[valid].mean()), rel=1e-5)
+    table = _step_agreement({"steps": [1, 4], "results": {"ck": {"windows": len(w), "steps": {
+        str(k): v for k, v in out.items()}}}}).splitlines()
+    assert len(table) == 4 and table[3].startswith(f"| ck | 4 | {len(w)} | {out[4]['vs_first']:.4f} |")
+
 def test_collected_results_rebuild_the_same_tables(tmp_path):
     """scripts/collect_results.py keeps the result files and leaves checkpoints and graphs behind;
     the tables built from the copies equal those built from the runs."""

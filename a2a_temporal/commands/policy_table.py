@@ -675,6 +675,18 @@ def _displace_outcomes(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _step_agreement(d: dict) -> str:
+    """scripts/step_agreement.py results: per checkpoint and step count, how far the chunk moves from
+    the first step count's chunk on the same demo windows, beside its error to the demo chunk."""
+    first = d["steps"][0]
+    lines = [f"| checkpoint | steps | windows | mean abs. change from {first} step{'s' if first > 1 else ''} | "
+             "mean abs. error to the demo chunk |", "|---|---|---|---|---|"]
+    for name, r in d["results"].items():
+        for k, v in r["steps"].items():
+            lines.append(f"| {name} | {k} | {r['windows']} | {v['vs_first']:.4f} | {v['error']:.4f} |")
+    return "\n".join(lines)
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
 # {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
@@ -716,6 +728,7 @@ RESULT_TABLES = {
     "stackcube-placement": ("diag/stackcube_placement*.json", _placement),
     # recoveries after a push, from the per-episode files of the displace suite (scripts/displace_outcomes.py)
     "stackcube-displace-outcomes": ("diag/stackcube*displace_outcomes.json", _displace_outcomes),
+    "stackcube-step-agreement": ("diag/stackcube_step_agreement.json", _step_agreement),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
