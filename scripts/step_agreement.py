@@ -10,9 +10,10 @@ demo's own next chunk (padding past an episode's end left out), in raw action un
         [--steps 1 10] [--windows 512] [--json runs/diag/step_agreement.json]
 
 Use demos the policies never trained on (``tools/generate_demos.py --seed 100000`` gives scenes
-outside the training demos, the validation seeds and the test seeds). A policy that samples from
-noise draws it from a generator seeded per step count, so its rows also carry the draw-to-draw
-change of the noise, not only that of the step count.
+outside the training demos, the validation seeds and the test seeds): a demo whose seed is one of a
+policy's training-demo seeds is refused as in the evaluator (``--allow-demo-seeds`` to measure on
+them deliberately). torch is seeded the same before every step count, so a policy that starts from
+noise draws the same noise at each count and its rows differ by the step count alone.
 """
 from __future__ import annotations
 
@@ -42,10 +43,11 @@ def chunk_agreement(policy, batch: dict, steps: list[int], seed: int = 0) -> dic
 def main(argv=None) -> int:
     import numpy as np
 
-    from a2a_temporal.errors import A2AError
-    from a2a_temporal.heads.action import ActionFlowPolicy
     from a2a_temporal.cli import parse_named_spec
     from a2a_temporal.data.maniskill import check_matches, read_demos
+    from a2a_temporal.envs.evaluate import check_seeds
+    from a2a_temporal.errors import A2AError
+    from a2a_temporal.heads.action import ActionFlowPolicy
     from a2a_temporal.policy_setup import make_windows
     from a2a_temporal.training.checkpoint import resolve_pretrained
     from a2a_temporal.utils import write_json_atomic
@@ -56,6 +58,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, nargs="+", default=[1, 10])
     p.add_argument("--windows", type=int, default=512, help="demo windows, evenly spaced over the file")
     p.add_argument("--json", default="runs/diag/step_agreement.json")
+    p.add_argument("--allow-demo-seeds", action="store_true", help="measure on a policy's own training scenes")
     a = p.parse_args(argv)
     if any(k < 1 for k in a.steps) or a.windows < 1:
         p.error(f"--steps {a.steps} / --windows {a.windows}: expected positive integers")
@@ -66,6 +69,7 @@ def main(argv=None) -> int:
             name, path, _ = parse_named_spec(spec, "--checkpoint", with_steps=False)
             policy = ActionFlowPolicy.from_pretrained(resolve_pretrained(path)).eval()
             check_matches(meta, policy.config.env_id, policy.config.control_mode, policy.config.obs_mode)
+            check_seeds(policy, meta.episode_seeds, a.allow_demo_seeds)
             data = make_windows(episodes, policy.config)
             idx = np.linspace(0, len(data) - 1, min(a.windows, len(data))).round().astype(int)
             batch = data.__getitems__(idx)
