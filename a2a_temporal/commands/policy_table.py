@@ -630,7 +630,7 @@ def _placement(d: dict) -> str:
     return "\n".join(lines)
 
 
-_DISPLACE_FILE = re.compile(r"^(.+)_displace([0-9.]+)$")
+_DISPLACE_FILE = re.compile(r"^(.+)_displace[0-9.]+$")  # CHECKPOINT_displaceLEVEL (the evaluator's file name)
 
 
 def _displace_outcomes(d: dict) -> str:
@@ -650,26 +650,20 @@ def _displace_outcomes(d: dict) -> str:
                 raise DataError(f"{key}.json: checkpoint {m.group(1)} at level {row['level']:g} is counted "
                                 f"in another file too ({members[m.group(1)]['path']})")
             members[m.group(1)] = {**row, "path": path}
-
-    def total(rows, part: str, what: str) -> int:
-        return sum(r[part][what] for r in rows)
-
-    def rate(item) -> float:
-        rows = item[1].values()
-        return total(rows, "pushed_before_success", "success_once") / max(total(rows, "pushed_before_success", "episodes"), 1)
-
+    rows = []  # (name, level, seeds' pushed (succeed, episodes), pooled pushed, pooled others)
+    for (name, level), members in groups.items():
+        pushed = [(m["pushed_before_success"]["success_once"], m["pushed_before_success"]["episodes"])
+                  for _, m in sorted(members.items())]
+        others = [(m["not_pushed_before_success"]["success_once"], m["not_pushed_before_success"]["episodes"])
+                  for m in members.values()]
+        rows.append((name, level, pushed, tuple(map(sum, zip(*pushed))), tuple(map(sum, zip(*others)))))
     lines = ["| policy | displace level | seeds | pushed before the first success: succeed / episodes (per seed) | "
              "recovery rate (95 % CI, pooled) | not pushed before success: succeed / episodes |", "|---|---|---|---|---|---|"]
-    for (name, level), members in sorted(groups.items(), key=lambda it: (-rate(it), it[0])):
-        rows = [members[k] for k in sorted(members)]
-        k, n = total(rows, "pushed_before_success", "success_once"), total(rows, "pushed_before_success", "episodes")
-        lo, hi = wilson_interval(k, n) if n else (float("nan"), float("nan"))
-        per_seed = ", ".join(f"{r['pushed_before_success']['success_once']}/{r['pushed_before_success']['episodes']}"
-                             for r in rows)
-        lines.append(f"| {name} | {level:g} | {len(rows)} | {k} / {n} ({per_seed}) | "
-                     + (f"{k / n:.2f} ({lo:.2f}-{hi:.2f})" if n else "-") + " | "
-                     f"{total(rows, 'not_pushed_before_success', 'success_once')} / "
-                     f"{total(rows, 'not_pushed_before_success', 'episodes')} |")
+    for name, level, pushed, (k, n), (ko, no) in sorted(rows, key=lambda r: (-r[3][0] / max(r[3][1], 1), r[0], r[1])):
+        lo, hi = wilson_interval(k, n) if n else (0.0, 0.0)
+        rate = f"{k / n:.2f} ({lo:.2f}-{hi:.2f})" if n else "-"
+        lines.append(f"| {name} | {level:g} | {len(pushed)} | {k} / {n} ({', '.join(f'{a}/{b}' for a, b in pushed)}) | "
+                     f"{rate} | {ko} / {no} |")
     for r in d.values():
         lines += ["", f"`{r['command']}`"]
     return "\n".join(lines)
