@@ -1,4 +1,5 @@
 """Policy data: windows and padding, the normaliser, the action queue (no simulator needed)."""
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -131,3 +132,55 @@ def test_select_action_serves_a_chunk_then_replans(monkeypatch):
     policy.reset()
     policy.select_action({"state": np.zeros(3, np.float32), "qpos": np.zeros(2, np.float32)})
     assert len(chunks) == 4
+
+
+def test_spatial_softmax_returns_the_position_of_the_peak():
+    """One keypoint on an 8 x 8 map with a single hot cell: its expected (x, y) is that cell's place."""
+    from a2a_temporal.heads.action.encoders import SpatialSoftmax
+
+    pool = SpatialSoftmax(channels=1, keypoints=1)
+    with torch.no_grad():
+        pool.to_maps.weight.fill_(1.0)
+        pool.to_maps.bias.zero_()
+    fmap = torch.zeros(2, 1, 8, 8)
+    fmap[0, 0, 6, 2] = 50.0  # row 6, column 2
+    fmap[1, 0, 1, 7] = 50.0
+    out = pool(fmap)  # (N, 2K) = x then y
+    grid = torch.linspace(-1, 1, 8)
+    assert out.shape == (2, 2)
+    assert torch.allclose(out[0], torch.stack([grid[2], grid[6]]), atol=1e-3)
+    assert torch.allclose(out[1], torch.stack([grid[7], grid[1]]), atol=1e-3)
+
+
+def test_spatial_softmax_image_encoder_sees_where_an_object_is(tmp_path):
+    """A 64 px frame through the dilated ResNet (8 x 8 map) and keypoints: moving a bright square
+    changes the condition; the pooling's weights travel through save/reload; bad values are refused."""
+    from a2a_temporal.heads.action.encoders import ObservationEncoder, SpatialSoftmax, build_image_backbone
+
+    net, _ = build_image_backbone("resnet_small_gn", output_stride=8, feature_map=True)
+    assert net(torch.zeros(1, 3, 64, 64)).shape[-2:] == (8, 8)
+    torch.manual_seed(0)
+    enc = ObservationEncoder(3, 32, "resnet_small_gn", 16, image_pool="spatial_softmax", image_keypoints=8,
+                             image_output_stride=8).eval()
+    assert isinstance(enc.image[1], SpatialSoftmax) and enc.image_proj.in_features == 16
+    state = torch.zeros(1, 2, 3)
+    left, right = -torch.ones(1, 2, 3, 64, 64), -torch.ones(1, 2, 3, 64, 64)
+    left[..., 20:28, 4:12] = 1.0
+    right[..., 20:28, 50:58] = 1.0
+    with torch.no_grad():
+        out_l, out_r = enc(state, left), enc(state, right)
+    assert out_l.shape == (1, 2, 32) and (out_l - out_r).abs().max() > 1e-3
+
+    policy, w = tiny_policy()
+    cfg = dataclasses.replace(policy.config, obs_mode="rgb", image_size=64, image_features=16,
+                              image_pool="spatial_softmax", image_keypoints=4, image_output_stride=16)
+    rgb = ActionFlowPolicy(cfg).eval()
+    assert any(isinstance(m, SpatialSoftmax) for m in rgb.modules())
+    rgb.save_pretrained(tmp_path / "p")
+    loaded = ActionFlowPolicy.from_pretrained(tmp_path / "p")
+    assert loaded.config.image_pool == "spatial_softmax" and loaded.config.image_output_stride == 16
+    for a, b in zip(rgb.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    for field, bad in (("image_pool", "max"), ("image_output_stride", 4), ("image_keypoints", 0)):
+        with pytest.raises(ValueError, match=f"policy.{field}"):
+            dataclasses.replace(policy.config, **{field: bad})

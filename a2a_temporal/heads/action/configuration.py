@@ -10,6 +10,7 @@ from ...backbone import TransformerConfig
 from ...flow import ObjectiveConfig
 
 IMAGE_ENCODERS = ("resnet18_gn", "resnet_small_gn")
+IMAGE_POOLS = ("avg", "spatial_softmax")
 END_PADDINGS = ("auto", "hold", "repeat")
 
 
@@ -68,6 +69,12 @@ class PolicyConfig:
     # Images (rgb).
     image_encoder: str = "resnet_small_gn"  # resnet18_gn (the paper's) | resnet_small_gn (CPU-sized)
     image_features: int = 256
+    # How a frame's feature map becomes a vector: "avg" (global average, keeps what fired, not
+    # where) or "spatial_softmax" (image_keypoints expected (x, y) positions, Diffusion Policy's
+    # pooling); image_output_stride 16 / 8 dilates the ResNet's last stages for a finer map.
+    image_pool: str = "avg"
+    image_keypoints: int = 32
+    image_output_stride: int = 32
     image_shift: int = 4  # random-shift augmentation (pixels) during training
     # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5, with the latent
     # consistency objective.rollout_weight = 1.0 through objective.rollout_k = 6 Euler steps).
@@ -118,6 +125,12 @@ class PolicyConfig:
                              f"policy.n_hist={self.n_hist} must be >= policy.horizon={self.horizon}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"policy.image_encoder={self.image_encoder!r} is not one of {list(IMAGE_ENCODERS)}")
+        if self.image_pool not in IMAGE_POOLS:
+            raise ValueError(f"policy.image_pool={self.image_pool!r} is not one of {list(IMAGE_POOLS)}")
+        if self.image_output_stride not in (8, 16, 32):
+            raise ValueError(f"policy.image_output_stride must be 8, 16 or 32, got {self.image_output_stride}")
+        if self.image_keypoints < 1:
+            raise ValueError(f"policy.image_keypoints must be >= 1, got {self.image_keypoints}")
         if self.history_input_noise < 0:
             raise ValueError(f"policy.history_input_noise must be >= 0, got {self.history_input_noise}")
         if self.end_padding not in END_PADDINGS:

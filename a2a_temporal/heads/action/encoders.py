@@ -34,32 +34,71 @@ def group_norm(channels: int, **kwargs) -> nn.GroupNorm:
     return nn.GroupNorm(max(1, channels // 16), channels, **kwargs)
 
 
-def build_image_backbone(name: str) -> tuple[nn.Module, int]:
-    """A timm ResNet with GroupNorm, built with ``pretrained=False`` (nothing is downloaded)."""
+def build_image_backbone(name: str, output_stride: int = 32, feature_map: bool = False) -> tuple[nn.Module, int]:
+    """A timm ResNet with GroupNorm, built with ``pretrained=False`` (nothing is downloaded).
+
+    ``feature_map=True`` leaves out the global pooling, so the net returns its ``(N, C, h, w)``
+    map; ``output_stride`` 16 or 8 dilates the last stages instead of striding (a 64 px frame
+    gives a 4 x 4 or 8 x 8 map rather than 2 x 2)."""
     try:
         import timm
         from timm.models.resnet import BasicBlock, ResNet
     except ImportError as e:  # pragma: no cover - timm is a core dependency
         raise ImportError("rgb policies need timm: pip install timm") from e
     if name == "resnet18_gn":
-        net = timm.create_model("resnet18", pretrained=False, num_classes=0, norm_layer=group_norm)
+        net = timm.create_model("resnet18", pretrained=False, num_classes=0, norm_layer=group_norm,
+                                output_stride=output_stride, global_pool="" if feature_map else "avg")
     elif name == "resnet_small_gn":  # ResNet-10 with quarter width: CPU-sized
         net = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), num_classes=0,
-                     stem_width=16, norm_layer=group_norm)
+                     stem_width=16, norm_layer=group_norm, output_stride=output_stride,
+                     global_pool="" if feature_map else "avg")
     else:
         raise ValueError(f"unknown image encoder {name!r}")
     return net, net.num_features
 
 
-class ObservationEncoder(nn.Module):
-    """Per-frame condition tokens: state MLP, or image features + state. ``(B, To, ...) -> (B, To, Dc)``."""
+class SpatialSoftmax(nn.Module):
+    """Feature map ``(N, C, h, w)`` -> ``(N, 2K)`` keypoints: a 1x1 conv to K maps, a softmax over
+    the positions of each (learned temperature), and the expected (x, y) in [-1, 1].
 
-    def __init__(self, state_dim: int, out_dim: int, image_encoder: str | None = None, image_features: int = 256):
+    Diffusion Policy pools its ResNet this way (after robomimic) rather than averaging, which
+    throws away *where* a feature fired: the position of the object is the thing to imitate."""
+
+    def __init__(self, channels: int, keypoints: int):
+        super().__init__()
+        self.to_maps = nn.Conv2d(channels, keypoints, kernel_size=1)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        maps = self.to_maps(fmap)  # (N, K, h, w)
+        N, K, h, w = maps.shape
+        ys = torch.linspace(-1.0, 1.0, h, device=maps.device, dtype=maps.dtype)
+        xs = torch.linspace(-1.0, 1.0, w, device=maps.device, dtype=maps.dtype)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
+        attn = torch.softmax(maps.flatten(2) / self.log_temperature.exp(), dim=-1)  # (N, K, h*w)
+        x = (attn * grid_x.flatten()).sum(-1)  # (N, K)
+        y = (attn * grid_y.flatten()).sum(-1)
+        return torch.cat([x, y], dim=-1)  # (N, 2K)
+
+
+class ObservationEncoder(nn.Module):
+    """Per-frame condition tokens: state MLP, or image features + state. ``(B, To, ...) -> (B, To, Dc)``.
+
+    ``image_pool``: "avg" (the ResNet's global average) or "spatial_softmax" (``image_keypoints``
+    expected positions on a map of ``image_output_stride``)."""
+
+    def __init__(self, state_dim: int, out_dim: int, image_encoder: str | None = None, image_features: int = 256,
+                 image_pool: str = "avg", image_keypoints: int = 32, image_output_stride: int = 32):
         super().__init__()
         self.image = None
         inp = state_dim
         if image_encoder is not None:
-            self.image, feat = build_image_backbone(image_encoder)
+            keypoints = image_pool == "spatial_softmax"
+            net, feat = build_image_backbone(image_encoder, image_output_stride, feature_map=keypoints)
+            if keypoints:
+                net = nn.Sequential(net, SpatialSoftmax(feat, image_keypoints))
+                feat = 2 * image_keypoints
+            self.image = net
             self.image_proj = nn.Linear(feat, image_features)
             inp += image_features
         self.net = mlp(inp, out_dim, out_dim, layers=2)

@@ -51,7 +51,8 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         self.objective = build_objective(c.objective)
         hist_dim = c.n_hist * (c.qpos_dim + (c.action_dim if c.use_prev_actions else 0))
         self.obs_encoder = ObservationEncoder(c.state_dim, c.hidden_dim,
-                                              c.image_encoder if c.obs_mode == "rgb" else None, c.image_features)
+                                              c.image_encoder if c.obs_mode == "rgb" else None, c.image_features,
+                                              c.image_pool, c.image_keypoints, c.image_output_stride)
         self.history_token = TokenMLP(hist_dim, c.hidden_dim, 1, c.hidden_dim, layers=2, norm=False) \
             if c.history_in_cond else None
         if c.flow_space == "latent":
