@@ -75,6 +75,10 @@ def load_demos(ds: DatasetConfig, policy: PolicyConfig):
         raise ConfigError("dataset.path is empty: pass --dataset.path=<demos .h5 or LeRobot folder> "
                           "(see tools/generate_demos.py)")
     rgb = policy.obs_mode == "rgb"
+    aux = policy.image_aux_actor if rgb and policy.image_aux_weight > 0 else None
+    if aux and ds.format == "lerobot":
+        raise ConfigError(f"policy.image_aux_weight={policy.image_aux_weight} needs the object positions of "
+                          f"ManiSkill demos (env_states); dataset.format=lerobot has none: set it to 0")
     if ds.format == "lerobot":
         from .data.lerobot import read_lerobot
 
@@ -82,7 +86,7 @@ def load_demos(ds: DatasetConfig, policy: PolicyConfig):
                                       image_key=ds.image_key if rgb else None, qpos_key=ds.qpos_key,
                                       qpos_dims=ds.qpos_dims, max_episodes=ds.max_episodes)
     else:
-        meta, episodes = read_demos(ds.path, ds.max_episodes, load_images=rgb)
+        meta, episodes = read_demos(ds.path, ds.max_episodes, load_images=rgb, aux_actor=aux)
     check_matches(meta, policy.env_id, policy.control_mode, policy.obs_mode)
     return meta, episodes
 
@@ -91,13 +95,16 @@ def make_windows(episodes, config: PolicyConfig) -> PolicyWindows:
     """Training windows with the history / horizon / padding the policy config asks for."""
     return PolicyWindows(episodes, config.n_obs_steps, config.n_hist, config.horizon,
                          use_images=config.obs_mode == "rgb", end_padding=config.resolved_end_padding(),
-                         gripper_dims=config.gripper_dims)
+                         gripper_dims=config.gripper_dims, use_aux=config.uses_image_aux)
 
 
 def build_training(cfg: TrainPolicyConfig) -> tuple[DemoMeta, PolicyWindows, ActionFlowPolicy]:
     """Dataset metadata, training windows and a policy whose normaliser is fitted on them."""
     meta, episodes = load_demos(cfg.dataset, cfg.policy)
     data = make_windows(episodes, cfg.policy)
-    policy = make_policy(cfg.policy, meta, {"state": data.state, "qpos": data.qpos, "action": data.action})
+    stats = {"state": data.state, "qpos": data.qpos, "action": data.action}
+    if data.aux is not None:
+        stats["aux"] = data.aux
+    policy = make_policy(cfg.policy, meta, stats)
     cfg.policy = policy.config  # the filled-in copy (dimensions, demo seeds) is what gets saved
     return meta, data, policy

@@ -184,3 +184,39 @@ def test_spatial_softmax_image_encoder_sees_where_an_object_is(tmp_path):
     for field, bad in (("image_pool", "max"), ("image_output_stride", 4), ("image_keypoints", 0)):
         with pytest.raises(ValueError, match=f"policy.{field}"):
             dataclasses.replace(policy.config, **{field: bad})
+
+
+def test_image_aux_loss_reads_the_object_position_of_each_observed_frame():
+    """policy.image_aux_weight: the windows carry the object's position at the observed frames, the
+    loss trains the image encoder toward it, and the term is refused where no positions exist."""
+    from a2a_temporal.errors import ConfigError
+    from a2a_temporal.policy_setup import DatasetConfig, load_demos
+
+    rng = np.random.default_rng(0)
+    eps = []
+    for T, off in ((6, 0.0), (5, 3.0)):
+        e = episode(T, off)
+        e.image = rng.integers(0, 255, (T + 1, 64, 64, 3), dtype=np.uint8)
+        e.aux = np.stack([np.arange(T + 1) + off, -np.arange(T + 1) - off, np.full(T + 1, 0.02)], 1).astype(np.float32)
+        eps.append(e)
+    w = PolicyWindows(eps, n_obs_steps=2, n_hist=4, horizon=4, use_images=True, use_aux=True)
+    s = w[3]  # t = 3 of episode 0: frames 2 and 3
+    assert s["aux"][:, 0].tolist() == [2.0, 3.0] and s["aux"][:, 1].tolist() == [-2.0, -3.0]
+    with pytest.raises(ValueError, match="object positions"):
+        PolicyWindows([episode(4)], 2, 4, 4, use_aux=True)
+
+    policy, _ = tiny_policy()
+    cfg = dataclasses.replace(policy.config, obs_mode="rgb", image_size=64, image_features=16, image_aux_weight=1.0)
+    rgb = ActionFlowPolicy(cfg).train()
+    assert rgb.aux_head is not None and "aux" in rgb.normalizer.keys
+    rgb.normalizer.fit({"state": w.state, "qpos": w.qpos, "action": w.action, "aux": w.aux})
+    loss, info = rgb(w.__getitems__(np.arange(len(w))))
+    assert "loss_image_aux" in info and float(info["loss_image_aux"]) > 0
+    loss.backward()
+    assert rgb.aux_head.weight.grad.abs().sum() > 0 and rgb.obs_encoder.image_proj.weight.grad.abs().sum() > 0
+    plain = ActionFlowPolicy(dataclasses.replace(cfg, image_aux_weight=0.0))
+    assert plain.aux_head is None and "aux" not in plain.normalizer.keys
+    with pytest.raises(ValueError, match="policy.image_aux_weight"):
+        dataclasses.replace(cfg, image_aux_weight=-1.0)
+    with pytest.raises(ConfigError, match="dataset.format=lerobot"):
+        load_demos(DatasetConfig(path="somewhere", format="lerobot"), cfg)

@@ -251,13 +251,38 @@ def test_rgb_policy_end_to_end(tmp_path):
     r = run_tool("train_policy.py", "--config", ROOT / "configs/policy/pickcube_rgb.yaml", "--output-dir",
                  tmp_path / "run", f"--dataset.path={h5}", "--train.iterations=3", "--train.batch_size=4",
                  "--train.eval_every=0", "--eval.episodes=1", "--eval.num_envs=1", "--eval.max_episode_steps=9",
-                 "--policy.backbone.width=32", "--policy.backbone.depth=1")
+                 "--policy.backbone.width=32", "--policy.backbone.depth=1", "--policy.image_aux_weight=1.0",
+                 "--train.log_every=1")
     assert r.returncode == 0, r.stderr[-3000:]
     from a2a_temporal.heads.action import ActionFlowPolicy
 
     policy = ActionFlowPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last" / "pretrained_model")
     assert policy.config.obs_mode == "rgb" and policy.config.image_size == 64 and policy.obs_encoder.image is not None
     assert isinstance(policy.obs_encoder.image.bn1, torch.nn.GroupNorm)
+    # the auxiliary loss read the cube's saved positions and trained the position head
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(row.get("loss_image_aux", 0) > 0 for row in logged) and policy.aux_head is not None
+    _, with_aux = read_demos(h5, aux_actor="cube")
+    assert with_aux[0].aux.shape == (episodes[0].state.shape[0], 3) and np.abs(with_aux[0].aux[0, :2]).max() <= 0.1
+    with pytest.raises(DataError, match="env_states/actors/nope"):
+        read_demos(h5, aux_actor="nope")
+    # the cube-position probe of the image features: fitted on the training scenes, scored on others
+    def probe(test_demos):
+        return subprocess.run([sys.executable, str(ROOT / "scripts/image_probe.py"), "--train-demos", str(h5),
+                               "--test-demos", str(test_demos), "--checkpoint", f"p={tmp_path / 'run/checkpoints/last'}",
+                               "--frames", "3", "--untrained", "--json", str(tmp_path / "probe.json")],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+    r = probe(h5)
+    assert r.returncode == 2 and "is also in" in r.stderr.strip().splitlines()[-1]
+    r = run_tool("generate_demos.py", "--env-id", "PickCube-v1", "--num-demos", 1, "--obs-mode", "rgb",
+                 "--image-size", 64, "--seed", 100_000, "--out", tmp_path / "rgb_new", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = probe(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((tmp_path / "probe.json").read_text())
+    assert set(out["rows"]) == {"p", "p (untrained)"} and out["train_frames"] == 6 and out["test_frames"] == 3
+    assert all(row["spread_cm"] > 0 and row["test_cm"] > 0 for row in out["rows"].values())
 
 
 @pytest.mark.slow

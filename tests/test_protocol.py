@@ -917,3 +917,23 @@ def test_evaluate_parallel_replays_each_runs_training_arguments():
     assert len(ev.commands(report, only=[1], evals=["2"])) == 2
     with pytest.raises(ValueError, match="runs 0..1"):
         ev.commands(report, only=[2])
+
+
+def test_image_probe_separates_features_that_locate_the_object_from_those_that_do_not():
+    """scripts/image_probe.py's ridge probe: features that hold the position linearly score near
+    zero on new scenes; features that only tell the training scenes apart score near the spread."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("image_probe", ROOT / "scripts" / "image_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    rng = np.random.default_rng(0)
+    y_tr, y_te = rng.uniform(-0.1, 0.1, (400, 2)), rng.uniform(-0.1, 0.1, (100, 2))
+    mix = rng.normal(size=(2, 16))
+    good = probe.ridge_probe(y_tr @ mix + 0.001 * rng.normal(size=(400, 16)), y_tr,
+                             y_te @ mix + 0.001 * rng.normal(size=(100, 16)), y_te)
+    assert good["test_cm"] < 0.1 * good["spread_cm"] and good["spread_cm"] > 5
+    # one-hot scene identity: memorises the training positions, knows nothing of new ones
+    ids_tr, ids_te = np.eye(400), np.zeros((100, 400))
+    bad = probe.ridge_probe(ids_tr, y_tr, ids_te, y_te, lam=1e-3)
+    assert bad["train_cm"] < 0.2 * bad["spread_cm"] and bad["test_cm"] > 0.9 * bad["spread_cm"]

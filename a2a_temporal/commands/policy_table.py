@@ -741,6 +741,8 @@ RESULT_TABLES = {
     # settings (re-planning interval, checkpoint) chosen on validation seeds, then 200 test episodes per level
     "robustness-displace-validation": ("robustness/val_pushcube_displace_*.json", _robustness_files),
     "robustness-displace-test200": ("robustness/pushcube_displace_test200*.json", _robustness_files),
+    # rgb policies under the visual suite (lighting, table colour, camera pose, distractors)
+    "robustness-pickcube-rgb-visual": ("robustness/pickcube_rgb_visual*.json", _robustness_files),
 }
 
 

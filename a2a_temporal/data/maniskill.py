@@ -46,6 +46,9 @@ class Episode:
     qpos: np.ndarray
     action: np.ndarray
     image: np.ndarray | None = None
+    # (T + 1, 3) position of a scene object per observation (env_states/actors/<actor>), for the
+    # rgb policies' auxiliary loss; None when not asked for
+    aux: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -147,8 +150,12 @@ def episode_seed(ep: dict) -> int | None:
     return None if seed is None else int(seed)
 
 
-def read_demos(path: str | Path, max_episodes: int | None = None, load_images: bool = True) -> tuple[DemoMeta, list[Episode]]:
-    """Read a ManiSkill trajectory file; every problem is a DataError naming file and key."""
+def read_demos(path: str | Path, max_episodes: int | None = None, load_images: bool = True,
+               aux_actor: str | None = None) -> tuple[DemoMeta, list[Episode]]:
+    """Read a ManiSkill trajectory file; every problem is a DataError naming file and key.
+
+    ``aux_actor``: also read that object's position at every observation from the saved env
+    states (``env_states/actors/<aux_actor>``, position first) into ``Episode.aux``."""
     path = Path(path)
     meta = read_meta(path)
     info = meta["env_info"]
@@ -206,7 +213,17 @@ def read_demos(path: str | Path, max_episodes: int | None = None, load_images: b
                 if bad.any():
                     step = int(np.argwhere(bad)[0][0])
                     raise DataError(f"{path}: {key}/{name} contains NaN or inf (first at step {step})")
-            episodes.append(Episode(state=state, qpos=qpos, action=action, image=image))
+            aux = None
+            if aux_actor:
+                name = f"env_states/actors/{aux_actor}"
+                if name not in traj:
+                    have = sorted(traj["env_states/actors"].keys()) if "env_states/actors" in traj else []
+                    raise DataError(f"{path}: {key} has no '{name}' dataset (actors: {have}); "
+                                    f"set policy.image_aux_actor to one of them")
+                aux = traj[name][:, :3].astype(np.float32)
+                if aux.shape[0] != state.shape[0]:
+                    raise DataError(f"{path}: {key}/{name} has {aux.shape[0]} rows for {state.shape[0]} observations")
+            episodes.append(Episode(state=state, qpos=qpos, action=action, image=image, aux=aux))
     first = episodes[0]
     dm = DemoMeta(path=str(path), env_id=info.get("env_id", "?"), obs_mode=obs_mode, control_mode=control_mode,
                   max_episode_steps=int(info.get("max_episode_steps") or 0), num_episodes=len(episodes),

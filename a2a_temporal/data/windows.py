@@ -43,7 +43,8 @@ class PolicyWindows(Dataset):
     """All windows of a list of episodes. ``__getitems__`` builds a whole batch with numpy."""
 
     def __init__(self, episodes: list[Episode], n_obs_steps: int, n_hist: int, horizon: int,
-                 use_images: bool = False, end_padding: str = "repeat", gripper_dims: int = 1):
+                 use_images: bool = False, end_padding: str = "repeat", gripper_dims: int = 1,
+                 use_aux: bool = False):
         if not episodes:
             raise ValueError("no episodes to build windows from")
         if end_padding not in END_PADDINGS:
@@ -54,6 +55,9 @@ class PolicyWindows(Dataset):
         self.qpos = np.concatenate([e.qpos for e in episodes])
         self.action = np.concatenate([e.action for e in episodes])
         self.image = np.concatenate([e.image for e in episodes]) if use_images else None
+        if use_aux and any(e.aux is None for e in episodes):
+            raise ValueError("use_aux: every episode needs its object positions (read_demos(aux_actor=...))")
+        self.aux = np.concatenate([e.aux for e in episodes]) if use_aux else None  # (N_obs, 3)
         obs_start, act_start, lengths, steps = [], [], [], []
         o = a = 0
         for e in episodes:
@@ -102,6 +106,8 @@ class PolicyWindows(Dataset):
         }
         if self.image is not None:
             batch["image"] = self.image[o0 + obs_rel]
+        if self.aux is not None:
+            batch["aux"] = self.aux[o0 + obs_rel]  # (B, To, 3)
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
 
 

@@ -75,6 +75,11 @@ class PolicyConfig:
     image_pool: str = "avg"
     image_keypoints: int = 32
     image_output_stride: int = 32
+    # Auxiliary loss for rgb policies: each frame's image features predict the position of the
+    # scene object image_aux_actor (read from the demos' saved env states, ManiSkill demos only),
+    # weight image_aux_weight (0: off). Training only; the policy still sees images + proprio.
+    image_aux_weight: float = 0.0
+    image_aux_actor: str = "cube"
     image_shift: int = 4  # random-shift augmentation (pixels) during training
     # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5, with the latent
     # consistency objective.rollout_weight = 1.0 through objective.rollout_k = 6 Euler steps).
@@ -129,6 +134,8 @@ class PolicyConfig:
             raise ValueError(f"policy.image_pool={self.image_pool!r} is not one of {list(IMAGE_POOLS)}")
         if self.image_output_stride not in (8, 16, 32):
             raise ValueError(f"policy.image_output_stride must be 8, 16 or 32, got {self.image_output_stride}")
+        if self.image_aux_weight < 0:
+            raise ValueError(f"policy.image_aux_weight must be >= 0, got {self.image_aux_weight}")
         if self.image_keypoints < 1:
             raise ValueError(f"policy.image_keypoints must be >= 1, got {self.image_keypoints}")
         if self.history_input_noise < 0:
@@ -144,6 +151,11 @@ class PolicyConfig:
             raise ValueError(f"policy.decoded_rollout_weight={self.decoded_rollout_weight}: objective "
                              f"{self.objective.name} has no differentiable sampler to decode a rollout from; set "
                              "--policy.decoded_rollout_weight=0 (or use a recipe from configs/policy/recipes/)")
+
+    @property
+    def uses_image_aux(self) -> bool:
+        """Whether training predicts the object position from the image features."""
+        return self.obs_mode == "rgb" and self.image_aux_weight > 0
 
     def resolved_end_padding(self) -> str:
         """``hold`` or ``repeat`` for this config's control mode (see ``end_padding``)."""

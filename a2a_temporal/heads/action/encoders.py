@@ -103,13 +103,16 @@ class ObservationEncoder(nn.Module):
             inp += image_features
         self.net = mlp(inp, out_dim, out_dim, layers=2)
 
-    def forward(self, state: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, image: torch.Tensor | None = None, return_image_features: bool = False):
+        """``(B, To, Dc)`` tokens; with ``return_image_features`` also the projected image
+        features ``(B, To, Fi)`` (None without images)."""
         B, To = state.shape[:2]
-        parts = [state]  # (B, To, Ds), normalised
+        parts, feats = [state], None  # (B, To, Ds), normalised
         if self.image is not None:
-            feats = self.image(image.flatten(0, 1))  # (B*To, F)
-            parts.append(self.image_proj(feats).view(B, To, -1))  # (B, To, Fi)
-        return self.net(torch.cat(parts, dim=-1))  # (B, To, Dc)
+            feats = self.image_proj(self.image(image.flatten(0, 1))).view(B, To, -1)  # (B, To, Fi)
+            parts.append(feats)
+        tokens = self.net(torch.cat(parts, dim=-1))  # (B, To, Dc)
+        return (tokens, feats) if return_image_features else tokens
 
 
 def prepare_images(image: torch.Tensor, shift: int = 0) -> torch.Tensor:

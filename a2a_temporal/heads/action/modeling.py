@@ -47,12 +47,17 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         if min(c.state_dim, c.qpos_dim, c.action_dim) < 1:
             raise ValueError("policy.state_dim, qpos_dim and action_dim must be set (the training tool "
                              "fills them from the dataset)")
-        self.normalizer = Normalizer({"state": c.state_dim, "qpos": c.qpos_dim, "action": c.action_dim})
+        dims = {"state": c.state_dim, "qpos": c.qpos_dim, "action": c.action_dim}
+        if c.uses_image_aux:
+            dims["aux"] = 3  # the object's position (training only)
+        self.normalizer = Normalizer(dims)
         self.objective = build_objective(c.objective)
         hist_dim = c.n_hist * (c.qpos_dim + (c.action_dim if c.use_prev_actions else 0))
         self.obs_encoder = ObservationEncoder(c.state_dim, c.hidden_dim,
                                               c.image_encoder if c.obs_mode == "rgb" else None, c.image_features,
                                               c.image_pool, c.image_keypoints, c.image_output_stride)
+        # the image features -> the object's normalised position (auxiliary loss, training only)
+        self.aux_head = nn.Linear(c.image_features, 3) if c.uses_image_aux else None
         self.history_token = TokenMLP(hist_dim, c.hidden_dim, 1, c.hidden_dim, layers=2, norm=False) \
             if c.history_in_cond else None
         if c.flow_space == "latent":
@@ -93,16 +98,16 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
             h = h + self.config.history_input_noise * torch.randn_like(h)
         return h
 
-    def _condition(self, batch: dict, history: torch.Tensor) -> torch.Tensor:
-        """Condition tokens ``(B, To [+1], Dc)``."""
+    def _condition(self, batch: dict, history: torch.Tensor, return_image_features: bool = False):
+        """Condition tokens ``(B, To [+1], Dc)`` (and the image features ``(B, To, Fi)`` if asked)."""
         state = self.normalizer.normalize("state", batch["state"])
         image = None
         if self.config.obs_mode == "rgb":
             image = prepare_images(batch["image"], self.config.image_shift if self.training else 0)
-        tokens = self.obs_encoder(state, image)
+        tokens, feats = self.obs_encoder(state, image, return_image_features=True)
         if self.history_token is not None:
             tokens = torch.cat([tokens, self.history_token(history)], dim=1)
-        return tokens
+        return (tokens, feats) if return_image_features else tokens
 
     def _source(self, history: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         if not self.objective.uses_source:
@@ -130,7 +135,7 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         c = self.config
         actions = self.normalizer.normalize("action", batch["action"])  # (B, H, A)
         history = self._history(batch)  # (B, Th, Dq [+ A])
-        cond = self._condition(batch, history)  # (B, To [+1], Dc)
+        cond, feats = self._condition(batch, history, return_image_features=True)  # (B, To [+1], Dc)
         x1 = actions if self.chunk_encoder is None else self.chunk_encoder(actions)  # (B, L, Dz) | (B, H, A)
         x1_flow = x1.detach() if c.target_stop_grad else x1
         x0 = self._source(history, x1)  # same shape as x1
@@ -146,6 +151,10 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
             dec = F.l1_loss(self._decode(rollout), actions[:rows])
             loss = loss + c.decoded_rollout_weight * dec
             info["loss_decoded_rollout"] = dec.detach()
+        if self.aux_head is not None:
+            aux = F.mse_loss(self.aux_head(feats), self.normalizer.normalize("aux", batch["aux"]))
+            loss = loss + c.image_aux_weight * aux
+            info["loss_image_aux"] = aux.detach()
         return loss, info
 
     # ------------------------------------------------------------------ inference
