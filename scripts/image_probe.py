@@ -11,7 +11,7 @@ of the spawn positions; one that only tells scenes apart fits its training frame
         --checkpoint a2a+kp=runs/policy/pickcube_rgb/a2a+kp/seed0/checkpoints/best [--checkpoint ...] \
         [--untrained] [--supervised 2000] [--frames 10] [--actor cube] [--json runs/diag/pickcube_rgb_probe.json]
 
-``--untrained`` adds, for every checkpoint, the same architecture with fresh weights (torch seed 0):
+``--untrained`` adds, once per image architecture, the same net with fresh weights (torch seed 0):
 what random features already give. ``--supervised N`` adds the first checkpoint's image encoder
 trained from fresh weights for N iterations (batch 64, Adam 1e-3, the policies' random shift) to
 regress the object's position directly on the training frames: what the architecture and these
@@ -158,14 +158,17 @@ def main(argv=None) -> int:
         if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
             raise A2AError(f"{a.train_demos} / {a.test_demos}: image frames and saved states differ in number "
                            f"({len(x_tr)} / {len(y_tr)}, {len(x_te)} / {len(y_te)})")
-        rows = {}
+        rows, seen = {}, set()
         for spec in a.checkpoint:
             name, path, _ = parse_named_spec(spec, "--checkpoint", with_steps=False)
             policy = ActionFlowPolicy.from_pretrained(resolve_pretrained(path)).eval()
             check_matches(meta_tr, policy.config.env_id, policy.config.control_mode, policy.config.obs_mode)
             check_seeds(policy, meta_te.episode_seeds, False)
             models = [(name, policy)]
-            if a.untrained:
+            c = policy.config
+            arch = (c.image_encoder, c.image_pool, c.image_keypoints, c.image_output_stride, c.image_features)
+            if a.untrained and arch not in seen:  # one fresh-weights row per image architecture
+                seen.add(arch)
                 torch.manual_seed(0)
                 models.append((f"{name} (untrained)", ActionFlowPolicy(policy.config).eval()))
             for label, model in models:

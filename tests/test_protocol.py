@@ -937,3 +937,16 @@ def test_image_probe_separates_features_that_locate_the_object_from_those_that_d
     ids_tr, ids_te = np.eye(400), np.zeros((100, 400))
     bad = probe.ridge_probe(ids_tr, y_tr, ids_te, y_te, lam=1e-3)
     assert bad["train_cm"] < 0.2 * bad["spread_cm"] and bad["test_cm"] > 0.9 * bad["spread_cm"]
+
+
+def test_image_probe_table_lists_every_encoder_with_its_command():
+    from a2a_temporal.commands.policy_table import _image_probe
+
+    d = {"frames": 10, "train_frames": 1000, "test_frames": 300, "command": "python scripts/image_probe.py --x",
+         "rows": {"a2a": {"image_pool": "avg", "test_cm": 7.04, "train_cm": 5.1, "spread_cm": 8.4},
+                  "supervised 3000 it.": {"image_pool": "spatial_softmax", "test_cm": 1.26, "train_cm": 0.9,
+                                          "spread_cm": 8.4, "train_cpu_s": 600.0}}}
+    table = _image_probe(d)
+    assert "| a2a | avg | 7.0 | 5.1 | 8.4 |" in table
+    assert "| supervised 3000 it., 10 CPU-min | spatial_softmax | 1.3 | 0.9 | 8.4 |" in table
+    assert "First 10 frames of 100 training and 30 new episodes." in table

@@ -54,6 +54,8 @@ TABLES = {
                 + [r"a2a\+last_action_gaussian_(plain|k1_nocons)"],
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
+    # rgb policies: image pooling (+kp) and the auxiliary object-position loss (+kp_aux) beside the plain runs
+    "rgb": ("test", [r"a2a", r"flow", r"a2a\+kp.*", r"flow\+kp.*"], ["pickcube_rgb"]),
     # Demos that teach recovery (noisy execution, displaced objects) beside the clean-demo runs.
     "demos": ("test", [r"a2a", r"a2a\+(recovery|displace_demos.*)", r"flow", r"flow\+displace_demos.*"], ["pushcube"]),
     # Longer training (more iterations, larger batches and models, on a GPU) beside the CPU budget's rows.
@@ -681,6 +683,19 @@ def _step_agreement(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _image_probe(d: dict) -> str:
+    """scripts/image_probe.py results: per encoder, the linear probe's error (cm) on the object's
+    position in frames of new scenes and of the training scenes, beside the spread of the positions;
+    the command under the table."""
+    lines = ["| image encoder | pooling | new scenes (cm) | training scenes (cm) | spread (cm) |", "|---|---|---|---|---|"]
+    for name, r in d["rows"].items():
+        extra = f", {r['train_cpu_s'] / 60:.0f} CPU-min" if r.get("train_cpu_s") is not None else ""
+        lines.append(f"| {name}{extra} | {r['image_pool']} | {r['test_cm']:.1f} | {r['train_cm']:.1f} | "
+                     f"{r['spread_cm']:.1f} |")
+    return "\n".join(lines + ["", f"First {d['frames']} frames of {d['train_frames'] // d['frames']} training and "
+                               f"{d['test_frames'] // d['frames']} new episodes."])
+
+
 # marker name -> (result file relative to the results root, renderer); a glob pattern gives the renderer
 # {path relative to the root, without suffix: contents}
 RESULT_TABLES = {
@@ -723,6 +738,7 @@ RESULT_TABLES = {
     # recoveries after a push, from the per-episode files of the displace suite (scripts/displace_outcomes.py)
     "stackcube-displace-outcomes": ("diag/stackcube*displace_outcomes.json", _displace_outcomes),
     "stackcube-step-agreement": ("diag/stackcube_step_agreement.json", _step_agreement),
+    "pickcube-rgb-probe": ("diag/pickcube_rgb_probe.json", _image_probe),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
