@@ -75,7 +75,7 @@ def load_demos(ds: DatasetConfig, policy: PolicyConfig):
         raise ConfigError("dataset.path is empty: pass --dataset.path=<demos .h5 or LeRobot folder> "
                           "(see tools/generate_demos.py)")
     rgb = policy.obs_mode == "rgb"
-    aux = policy.image_aux_actor if rgb and policy.image_aux_weight > 0 else None
+    aux = policy.image_aux_actor if policy.uses_image_aux else None
     if aux and ds.format == "lerobot":
         raise ConfigError(f"policy.image_aux_weight={policy.image_aux_weight} needs the object positions of "
                           f"ManiSkill demos (env_states); dataset.format=lerobot has none: set it to 0")

@@ -28,29 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def object_xy(path, actor: str, frames: int):
-    """``(N, 2)`` table position of ``actor`` over the first ``frames`` steps of every episode, in
-    the episode order of :func:`read_demos` (``env_states/actors/<actor>``: position, quaternion, ...)."""
+def probe_data(episodes, frames: int):
+    """Images ``(N, H, W, 3)`` and the object's table position ``(N, 2)`` over the first ``frames``
+    steps of every episode (episodes read with ``read_demos(..., aux_actor=...)``)."""
     import numpy as np
 
-    from a2a_temporal.data.maniskill import _open
-    from a2a_temporal.errors import DataError
-
-    with _open(Path(path)) as f:
-        keys = sorted((k for k in f.keys() if k.startswith("traj_")), key=lambda k: int(k.split("_")[1]))
-        out = []
-        for key in keys:
-            name = f"{key}/env_states/actors/{actor}"
-            if name not in f:
-                raise DataError(f"{path}: no '{name}' dataset; the probe needs the demos' saved env states")
-            out.append(f[name][:frames, :2])
-    return np.concatenate(out).astype(np.float64)
-
-
-def frames_of(episodes, frames: int):
-    import numpy as np
-
-    return np.concatenate([ep.image[:frames] for ep in episodes])  # (N, H, W, 3) uint8
+    images = np.concatenate([ep.image[:frames] for ep in episodes])
+    xy = np.concatenate([ep.aux[:frames, :2] for ep in episodes]).astype(np.float64)
+    return images, xy
 
 
 def image_features(policy, images, batch: int = 256):
@@ -144,8 +129,8 @@ def main(argv=None) -> int:
         p.error(f"--frames {a.frames} / --supervised {a.supervised}: expected a positive / non-negative integer")
     torch.set_num_threads(max(1, a.threads))
     try:
-        meta_tr, ep_tr = read_demos(a.train_demos)
-        meta_te, ep_te = read_demos(a.test_demos)
+        meta_tr, ep_tr = read_demos(a.train_demos, aux_actor=a.actor)
+        meta_te, ep_te = read_demos(a.test_demos, aux_actor=a.actor)
         if meta_tr.obs_mode != "rgb" or meta_te.obs_mode != "rgb":
             raise A2AError(f"{a.train_demos if meta_tr.obs_mode != 'rgb' else a.test_demos}: "
                            "the probe needs rgb demos (tools/generate_demos.py --obs-mode rgb)")
@@ -153,11 +138,7 @@ def main(argv=None) -> int:
         if overlap:
             raise A2AError(f"{a.test_demos}: episode seed {overlap[0]} is also in {a.train_demos}; "
                            "test scenes must be new (tools/generate_demos.py --seed 100000)")
-        y_tr, y_te = object_xy(a.train_demos, a.actor, a.frames), object_xy(a.test_demos, a.actor, a.frames)
-        x_tr, x_te = frames_of(ep_tr, a.frames), frames_of(ep_te, a.frames)
-        if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
-            raise A2AError(f"{a.train_demos} / {a.test_demos}: image frames and saved states differ in number "
-                           f"({len(x_tr)} / {len(y_tr)}, {len(x_te)} / {len(y_te)})")
+        (x_tr, y_tr), (x_te, y_te) = probe_data(ep_tr, a.frames), probe_data(ep_te, a.frames)
         rows, seen = {}, set()
         for spec in a.checkpoint:
             name, path, _ = parse_named_spec(spec, "--checkpoint", with_steps=False)
