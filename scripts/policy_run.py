@@ -7,6 +7,7 @@
     TASK    pushcube | pickcube | stackcube | peginsertion  (configs/policy/TASK_state.yaml)
             pickcube_rgb  (configs/policy/pickcube_rgb.yaml: 64 px camera images + proprioception)
             pickcube_rgb_aux  (the same with keypoint pooling and the cube-position auxiliary loss)
+            pushcube_rgb, pushcube_rgb_aux  (the same two on PushCube)
     RECIPE  a file of configs/policy/recipes/ (a2a, flow, ddpm, regression, mip, ...)
     SPEC    STEPS or METHOD:STEPS, e.g. 1, 10, ddim:10 (default: the objective's default steps), optionally
             /N: execute N actions of each chunk before the next policy call (1/1 re-plans every step),
@@ -37,7 +38,8 @@ from a2a_temporal.utils import write_json_atomic  # noqa: E402
 # task -> its config in configs/policy/ (environment, control mode, demos, budget)
 TASKS = {"pushcube": "pushcube_state.yaml", "pickcube": "pickcube_state.yaml", "stackcube": "stackcube_state.yaml",
          "peginsertion": "peginsertion_state.yaml", "pickcube_rgb": "pickcube_rgb.yaml",
-         "pickcube_rgb_aux": "pickcube_rgb_aux.yaml"}
+         "pickcube_rgb_aux": "pickcube_rgb_aux.yaml", "pushcube_rgb": "pushcube_rgb.yaml",
+         "pushcube_rgb_aux": "pushcube_rgb_aux.yaml"}
 RGB_IMAGE_SIZE = 64  # camera resolution of the rgb demos (the rgb configs' encoders are sized for it)
 
 

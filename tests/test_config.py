@@ -61,9 +61,9 @@ def test_the_k1_nocons_recipe_is_a2a_with_its_two_overrides():
     assert (named.policy.objective.rollout_weight, named.policy.objective.rollout_k) == (0.0, 1)
 
 
-def test_the_rgb_aux_config_is_pickcube_rgb_with_the_overrides_of_its_rows():
+def test_the_rgb_aux_configs_are_the_rgb_configs_with_the_overrides_of_their_rows():
     """`pickcube_rgb_aux.yaml` is `pickcube_rgb.yaml` with the overrides the README's `+kp_aux` rows
-    were trained with, and nothing else."""
+    were trained with, and nothing else; the same for `pushcube_rgb_aux.yaml`."""
     import dataclasses
 
     from a2a_temporal.policy_setup import TrainPolicyConfig
@@ -75,6 +75,11 @@ def test_the_rgb_aux_config_is_pickcube_rgb_with_the_overrides_of_its_rows():
                                             "--train.eval_every=2000"])
     assert dataclasses.asdict(named) == dataclasses.asdict(by_hand)
     assert named.policy.uses_image_aux and named.policy.image_aux_actor == "cube"
+    push = parse_cli(TrainPolicyConfig, ["--config", str(ROOT / "configs/policy/pushcube_rgb_aux.yaml")])
+    push_by_hand = parse_cli(TrainPolicyConfig, ["--config", str(ROOT / "configs/policy/pushcube_rgb.yaml"),
+                                                 "--policy.image_pool=spatial_softmax",
+                                                 "--policy.image_output_stride=8", "--policy.image_aux_weight=1.0"])
+    assert dataclasses.asdict(push) == dataclasses.asdict(push_by_hand)
 
 
 def test_unknown_cli_key_names_it():

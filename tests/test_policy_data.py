@@ -186,6 +186,43 @@ def test_spatial_softmax_image_encoder_sees_where_an_object_is(tmp_path):
             dataclasses.replace(policy.config, **{field: bad})
 
 
+def test_colour_jitter_changes_colours_per_sample_not_geometry_and_only_in_training():
+    """policy.image_colour_jitter: off means the exact frames; on, each sample's frames share one
+    draw (a frame pair differs as before), pixels stay in range and ordered by grey level within a
+    flat-coloured ramp (colour, not geometry, changes); eval mode is untouched; bad values refused."""
+    from a2a_temporal.heads.action.encoders import prepare_images
+
+    torch.manual_seed(0)
+    ramp = torch.arange(64, dtype=torch.uint8)[None, :].repeat(64, 1) * 3 + 30  # grey ramp along x
+    frame = ramp[..., None].repeat(1, 1, 3)  # (64, 64, 3)
+    image = torch.stack([frame, frame.flip(1)])[None].repeat(8, 1, 1, 1, 1)  # (8 samples, 2 frames, ...)
+    plain = prepare_images(image)
+    assert torch.equal(plain, prepare_images(image, 0, 0.0))
+    out = prepare_images(image, 0, 0.5)
+    assert out.shape == plain.shape and out.min() >= -1 and out.max() <= 1
+    assert (out - plain).abs().amax(dim=(1, 2, 3, 4)).min() > 1e-3  # every sample re-coloured
+    assert (out[:, 0].mean(dim=(1, 2, 3)) - out[1:, 0].mean(dim=(1, 2, 3)).mean()).abs().max() > 1e-2
+    # one draw per sample: frame 1 is frame 0 flipped, before and after (same factors)
+    assert torch.allclose(out[:, 1], out[:, 0].flip(-1), atol=1e-6)
+    # still a monotone ramp along x (brightness / contrast / saturation / gain never reorder a grey ramp)
+    assert (out[:, 0, :, 0].diff(dim=-1) >= -1e-6).all()
+
+    policy, w = tiny_policy()
+    cfg = dataclasses.replace(policy.config, obs_mode="rgb", image_size=64, image_features=16, image_shift=0,
+                              image_colour_jitter=0.4)
+    rgb = ActionFlowPolicy(cfg).eval()
+    batch = {"state": torch.zeros(2, cfg.n_obs_steps, cfg.state_dim), "image": image[:2]}
+    hist = torch.zeros(2, cfg.n_hist, cfg.qpos_dim + cfg.action_dim)  # (B, Th, Dq + A)
+    with torch.no_grad():
+        a, b = rgb._condition(batch, hist), rgb._condition(batch, hist)
+        assert torch.equal(a, b)  # no augmentation at inference
+        rgb.train()
+        assert not torch.equal(rgb._condition(batch, hist), a)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="policy.image_colour_jitter"):
+            dataclasses.replace(cfg, image_colour_jitter=bad)
+
+
 def test_image_aux_loss_reads_the_object_position_of_each_observed_frame():
     """policy.image_aux_weight: the windows carry the object's position at the observed frames, the
     loss trains the image encoder toward it, and the term is refused where no positions exist."""

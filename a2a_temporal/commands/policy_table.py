@@ -55,7 +55,7 @@ TABLES = {
                 ["pushcube", "pickcube", "stackcube"]),
     "padding": ("test", [r"a2a\+repeat_pad", r"a2a"], None),
     # rgb policies: image pooling (+kp) and the auxiliary object-position loss (+kp_aux) beside the plain runs
-    "rgb": ("test", [r"a2a", r"flow", r"a2a\+kp.*", r"flow\+kp.*"], ["pickcube_rgb"]),
+    "rgb": ("test", [r"a2a", r"flow", r"a2a\+kp.*", r"flow\+kp.*"], ["pushcube_rgb", "pickcube_rgb"]),
     # Demos that teach recovery (noisy execution, displaced objects) beside the clean-demo runs.
     "demos": ("test", [r"a2a", r"a2a\+(recovery|displace_demos.*)", r"flow", r"flow\+displace_demos.*"], ["pushcube"]),
     # Longer training (more iterations, larger batches and models, on a GPU) beside the CPU budget's rows.
@@ -184,8 +184,10 @@ def _pooled_stages(rs: list[dict], field: str) -> dict | None:
     return {k: sum(r[field].get(k, 0.0) * r["episodes"] for r in rs) / n for k in sorted(rs[0][field])}
 
 
-def _task_key(task: str) -> int:
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+def _task_key(task: str) -> tuple[int, bool, str]:
+    """Tasks in TASK_ORDER, each task's rgb variant (``pushcube_rgb``) after its state rows."""
+    base = task.removesuffix("_rgb")
+    return (TASK_ORDER.index(base) if base in TASK_ORDER else len(TASK_ORDER), base != task, task)
 
 
 def _order(rows: list[dict], patterns: list[str], key="run") -> list[dict]:

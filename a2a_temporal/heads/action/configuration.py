@@ -81,6 +81,9 @@ class PolicyConfig:
     image_aux_weight: float = 0.0
     image_aux_actor: str = "cube"
     image_shift: int = 4  # random-shift augmentation (pixels) during training
+    # Photometric augmentation during training (brightness / contrast / saturation factors in
+    # [1 - s, 1 + s], per-channel gain in [1 - s/2, 1 + s/2]; encoders.jitter_colours); 0: off.
+    image_colour_jitter: float = 0.0
     # Loss weights beside the objective's own loss (A2A recipe: 0.5 / 0.5, with the latent
     # consistency objective.rollout_weight = 1.0 through objective.rollout_k = 6 Euler steps).
     recon_weight: float = 0.5  # L1(Dec(Enc(a)), a), latent space only
@@ -136,6 +139,8 @@ class PolicyConfig:
             raise ValueError(f"policy.image_output_stride must be 8, 16 or 32, got {self.image_output_stride}")
         if self.image_aux_weight < 0:
             raise ValueError(f"policy.image_aux_weight must be >= 0, got {self.image_aux_weight}")
+        if not 0 <= self.image_colour_jitter < 1:
+            raise ValueError(f"policy.image_colour_jitter must lie in [0, 1), got {self.image_colour_jitter}")
         if self.image_keypoints < 1:
             raise ValueError(f"policy.image_keypoints must be >= 1, got {self.image_keypoints}")
         if self.history_input_noise < 0:

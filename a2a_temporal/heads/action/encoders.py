@@ -115,9 +115,37 @@ class ObservationEncoder(nn.Module):
         return (tokens, feats) if return_image_features else tokens
 
 
-def prepare_images(image: torch.Tensor, shift: int = 0) -> torch.Tensor:
-    """uint8 ``(B, To, H, W, 3)`` -> float ``(B, To, 3, H, W)`` in [-1, 1], random shift if ``shift``."""
-    x = image.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0)
+def jitter_colours(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Photometric augmentation of float frames ``(B, To, 3, H, W)`` in [0, 1]: brightness,
+    contrast and saturation factors drawn in [1 - s, 1 + s] and a per-channel gain in
+    [1 - s/2, 1 + s/2] (a white-balance shift), one draw per sample shared by its frames, so the
+    motion between a sample's frames is not a colour change. The factors act as torchvision's
+    ``adjust_brightness`` / ``adjust_contrast`` / ``adjust_saturation`` do (contrast and saturation
+    blend with the frame's grey mean / grey image), vectorised over the batch; clamped to [0, 1]."""
+    B = x.shape[0]
+
+    def draw(*shape, s=strength):
+        return 1.0 + s * (2 * torch.rand(B, 1, *shape, device=x.device, dtype=x.dtype) - 1)
+
+    def grey(y):
+        return (0.299 * y[:, :, 0:1] + 0.587 * y[:, :, 1:2] + 0.114 * y[:, :, 2:3])
+
+    x = (x * draw(1, 1, 1)).clamp(0, 1)  # brightness
+    m = grey(x).mean(dim=(2, 3, 4), keepdim=True)
+    x = ((x - m) * draw(1, 1, 1) + m).clamp(0, 1)  # contrast
+    g = grey(x)
+    x = ((x - g) * draw(1, 1, 1) + g).clamp(0, 1)  # saturation
+    return (x * draw(3, 1, 1, s=strength / 2)).clamp(0, 1)  # per-channel gain
+
+
+def prepare_images(image: torch.Tensor, shift: int = 0, colour_jitter: float = 0.0) -> torch.Tensor:
+    """uint8 ``(B, To, H, W, 3)`` -> float ``(B, To, 3, H, W)`` in [-1, 1]; training augmentations:
+    a random shift of up to ``shift`` pixels and :func:`jitter_colours` of strength
+    ``colour_jitter`` (0: off)."""
+    x = image.permute(0, 1, 4, 2, 3).float().div(255.0)
+    if colour_jitter > 0:
+        x = jitter_colours(x, colour_jitter)
+    x = x.mul(2.0).sub(1.0)
     if shift > 0:
         B, To, C, H, W = x.shape
         flat = F.pad(x.flatten(0, 1), (shift,) * 4, mode="replicate")

@@ -103,7 +103,8 @@ class ActionFlowPolicy(PretrainedMixin, nn.Module):
         state = self.normalizer.normalize("state", batch["state"])
         image = None
         if self.config.obs_mode == "rgb":
-            image = prepare_images(batch["image"], self.config.image_shift if self.training else 0)
+            image = prepare_images(batch["image"], self.config.image_shift if self.training else 0,
+                                   self.config.image_colour_jitter if self.training else 0.0)
         tokens, feats = self.obs_encoder(state, image, return_image_features=True)
         if self.history_token is not None:
             tokens = torch.cat([tokens, self.history_token(history)], dim=1)
