@@ -761,6 +761,7 @@ RESULT_TABLES = {
     "robustness-displace-test200": ("robustness/pushcube_displace_test200*.json", _robustness_files),
     # rgb policies under the visual suite (lighting, table colour, camera pose, distractors)
     "robustness-pickcube-rgb-visual": ("robustness/pickcube_rgb_visual*.json", _robustness_files),
+    "robustness-pushcube-rgb-visual": ("robustness/pushcube_rgb_visual*.json", _robustness_files),
 }
 
 
