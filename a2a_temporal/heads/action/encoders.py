@@ -142,10 +142,10 @@ def prepare_images(image: torch.Tensor, shift: int = 0, colour_jitter: float = 0
     """uint8 ``(B, To, H, W, 3)`` -> float ``(B, To, 3, H, W)`` in [-1, 1]; training augmentations:
     a random shift of up to ``shift`` pixels and :func:`jitter_colours` of strength
     ``colour_jitter`` (0: off)."""
-    x = image.permute(0, 1, 4, 2, 3).float().div(255.0)
-    if colour_jitter > 0:
-        x = jitter_colours(x, colour_jitter)
-    x = x.mul(2.0).sub(1.0)
+    x = image.permute(0, 1, 4, 2, 3).float()
+    if colour_jitter > 0:  # training only: inference keeps the single rescale below
+        x = jitter_colours(x.div(255.0), colour_jitter).mul(255.0)
+    x = x.div(127.5).sub(1.0)
     if shift > 0:
         B, To, C, H, W = x.shape
         flat = F.pad(x.flatten(0, 1), (shift,) * 4, mode="replicate")
