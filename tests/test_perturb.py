@@ -84,6 +84,46 @@ def test_displace_outcomes_script_reads_per_episode_files_and_refuses_others(tmp
     assert r.returncode == 2 and "sweep.json" in r.stderr and "per_episode" in r.stderr
 
 
+def test_fisher_exact_matches_known_tables_and_refuses_bad_counts():
+    from a2a_temporal.metrics.stats import fisher_exact
+    assert abs(fisher_exact(3, 4, 1, 4) - 0.4857142857) < 1e-9  # the tea-tasting table
+    assert abs(fisher_exact(25, 90, 8, 90) - 0.0017435675) < 1e-9  # scipy.stats.fisher_exact's value
+    assert fisher_exact(5, 10, 5, 10) == 1.0 and fisher_exact(1, 4, 3, 4) == fisher_exact(3, 4, 1, 4)
+    assert fisher_exact(10, 10, 0, 10) < 1e-4
+    with pytest.raises(ValueError, match="successes=5"):
+        fisher_exact(5, 4, 1, 4)
+
+
+def test_suite_pooled_script_pools_perturbed_levels_and_refuses_mixed_suites(tmp_path):
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+
+    def sweep(name, suite, rates, episodes=30):
+        f = tmp_path / name
+        f.write_text(json.dumps({"suite": suite, "levels": [0, 1, 2], "nominal_level": 0, "results": {
+            ck: [{"success_once": k / episodes, "episodes": episodes} for k in ks] for ck, ks in rates.items()}}))
+        return str(f)
+
+    a = sweep("a.json", "visual", {"x": [30, 20, 5]})
+    b = sweep("b.json", "visual", {"y": [29, 2, 1]})
+    out = tmp_path / "o.json"
+    r = subprocess.run([sys.executable, str(root / "scripts/suite_pooled.py"), a, b, "--json", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(out.read_text())
+    assert d["pools"]["x"] == {"nominal": [30, 30], "perturbed": [25, 60]}
+    assert d["pools"]["y"] == {"nominal": [29, 30], "perturbed": [3, 60]}
+    (cmp,) = d["comparisons"]
+    assert cmp["a"] == "x" and cmp["b"] == "y" and cmp["fisher_p"] < 1e-4
+    c = sweep("c.json", "delay", {"z": [30, 1, 1]})
+    r = subprocess.run([sys.executable, str(root / "scripts/suite_pooled.py"), a, c], capture_output=True, text=True)
+    assert r.returncode == 2 and "c.json" in r.stderr and "delay" in r.stderr
+    r = subprocess.run([sys.executable, str(root / "scripts/suite_pooled.py"), a, b, "--pair", "x:w"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "x:w" in r.stderr
+
+
 def test_direction_breakdown_sorts_pushes_by_their_angle_to_the_goal():
     recs = [{"success_once": ok, "perturbation": {"angle_to_goal_deg": a}}
             for ok, a in ((True, 10.0), (False, 44.9), (True, 45.0), (False, 134.0), (False, 180.0), (True, None))]
