@@ -658,11 +658,13 @@ def test_robustness_ranking_pools_perturbed_episodes_and_ranks_on_them():
                  "suite": "spawn", "levels": [1.0, 2.0], "nominal_level": 1.0,
                  "results": {"a": rows(0.9, 0.4), "b": rows(0.8, 0.4)}}}
     table = _robustness_ranking(files).splitlines()
-    assert table[0] == "| rank | policy | seeds | unperturbed | displace 4 | spawn 2 | all perturbed episodes |"
+    assert table[0] == ("| rank | policy | seeds | unperturbed | displace 4 | spawn 2 | all perturbed episodes "
+                        "| kept (perturbed / unperturbed) |")
     lo, hi = wilson_interval(10, 20)  # b: 6 + 4 of 20 perturbed episodes, ahead of a's 2 + 4
-    assert table[2].startswith("| 1 | b | 1 | 0.80 (") and table[2].endswith(f"| 0.50 ({lo:.2f}-{hi:.2f}) |")
+    assert table[2].startswith("| 1 | b | 1 | 0.80 (") and table[2].endswith(f"| 0.50 ({lo:.2f}-{hi:.2f}) | 0.62 |")
     lo, hi = wilson_interval(19, 20)  # a's two nominal levels pooled: 10 + 9 of 20
     assert table[3].startswith(f"| 2 | a | 1 | 0.95 ({lo:.2f}-{hi:.2f}) | 0.20 (") and "| 0.30 (" in table[3]
+    assert table[3].endswith("| 0.32 |")  # keeps 0.30 / 0.95 of its success
     # a second sweep per suite adds a's second training seed: the row becomes the mean over seeds
     # with the [lowest-highest] seed, and a overtakes b
     files["robustness/pushcube_sources_suite_displace_seeds"] = {
@@ -671,7 +673,7 @@ def test_robustness_ranking_pools_perturbed_episodes_and_ranks_on_them():
         "suite": "spawn", "levels": [1, 2], "nominal_level": 1, "results": {"a_seed1": rows(1.0, 0.8)}}
     table = _robustness_ranking(files).splitlines()
     assert table[2] == ("| 1 | a | 2 | 0.97 [0.95-1.00] | 0.60 [0.20-1.00] | 0.60 [0.40-0.80] "
-                        "| 0.60 [0.30-0.90] |"), table[2]
+                        "| 0.60 [0.30-0.90] | 0.61 [0.32-0.90] |"), table[2]
     assert table[3].startswith("| 2 | b | 1 |")
     files["robustness/pushcube_sources_suite_spawn_seeds"]["levels"] = [1, 1.5]
     with pytest.raises(DataError, match="pushcube_sources_suite_spawn_seeds.json: spawn levels"):

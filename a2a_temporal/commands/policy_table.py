@@ -422,8 +422,10 @@ def _robustness_ranking(d: dict) -> str:
     Files of the same suite are merged (a later sweep may add checkpoints, at the same levels), and
     every policy must appear in every suite. A checkpoint named ``NAME_seedK`` is training seed K of
     ``NAME`` (``NAME`` alone is its first seed): such a row shows the mean over seeds with the
-    [lowest-highest] seed in brackets, a single seed its Wilson 95 % interval in parentheses. A
-    sweep names its unperturbed level (``nominal_level``); a file without one is refused."""
+    [lowest-highest] seed in brackets, a single seed its Wilson 95 % interval in parentheses. The last
+    column is each seed's pooled perturbed rate divided by its own unperturbed rate (mean and range over
+    seeds): how much of its success a policy keeps, apart from where it starts. A sweep names its
+    unperturbed level (``nominal_level``); a file without one is refused."""
     suites: dict[str, dict] = {}
     for key, r in d.items():
         if "nominal_level" not in r:
@@ -472,12 +474,23 @@ def _robustness_ranking(d: dict) -> str:
     def score(group: str) -> float:
         return statistics.mean(pooled[n][0] / max(pooled[n][1], 1) for n in groups[group])
 
-    lines = ["| rank | policy | seeds | unperturbed | " + " | ".join(c for c, _ in cols) + " | all perturbed episodes |",
-             "|---" * (len(cols) + 5) + "|"]
+    def kept(members: list[str]) -> str:  # per seed: pooled perturbed rate / its own unperturbed rate
+        ratios = [(pooled[n][0] / pooled[n][1]) / (nominal[n][0] / nominal[n][1])
+                  for n in members if pooled[n][1] and nominal[n][0]]
+        if not ratios:
+            return "-"
+        if len(ratios) == 1:
+            return f"{ratios[0]:.2f}"
+        return f"{statistics.mean(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+    lines = ["| rank | policy | seeds | unperturbed | " + " | ".join(c for c, _ in cols)
+             + " | all perturbed episodes | kept (perturbed / unperturbed) |",
+             "|---" * (len(cols) + 6) + "|"]
     for rank, g in enumerate(sorted(groups, key=lambda g: (-score(g), g)), 1):
         members = groups[g]
         lines.append(f"| {rank} | {g} | {len(members)} | {cell([nominal[n] for n in members])} | " + " | ".join(
-            cell([c[n] for n in members]) for _, c in cols) + f" | {cell([pooled[n] for n in members])} |")
+            cell([c[n] for n in members]) for _, c in cols) + f" | {cell([pooled[n] for n in members])} | "
+            f"{kept(members)} |")
     return "\n".join(lines)
 
 
