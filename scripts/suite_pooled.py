@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def pool(files: list[str]) -> tuple[dict, dict]:
     """(per checkpoint {'nominal': [k, n], 'perturbed': [k, n]}, the sweep's suite / levels)."""
+    from a2a_temporal.commands.policy_table import sweep_level_counts
+
     pools, spec = {}, None
     for f in files:
         try:
@@ -35,14 +37,15 @@ def pool(files: list[str]) -> tuple[dict, dict]:
             spec = this
         elif this != spec:
             raise ValueError(f"{f}: suite {this[0]} levels {this[1]}, expected those of the first file {spec}")
-        for name, rows in d["results"].items():
+        for name in d["results"]:
             if name in pools:
                 raise ValueError(f"{f}: checkpoint {name!r} appears in two files")
-            p = pools[name] = {"nominal": [0, 0], "perturbed": [0, 0]}
-            for lv, r in zip(d["levels"], rows):
-                key = "nominal" if float(lv) == float(d["nominal_level"]) else "perturbed"
-                p[key][0] += round(r["success_once"] * r["episodes"])
-                p[key][1] += r["episodes"]
+            pools[name] = {"nominal": [0, 0], "perturbed": [0, 0]}
+        for _, is_nominal, counts in sweep_level_counts(d):
+            for name, (k, n) in counts.items():
+                total = pools[name]["nominal" if is_nominal else "perturbed"]
+                total[0] += k
+                total[1] += n
     return pools, {"suite": spec[0], "levels": spec[1]}
 
 

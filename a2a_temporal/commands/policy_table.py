@@ -414,6 +414,18 @@ def _robustness_files(d: dict) -> str:
 _SEED_SUFFIX = re.compile(r"^(.+)_seed(\d+)$")
 
 
+def sweep_level_counts(sweep: dict) -> list[tuple[float, bool, dict[str, tuple[int, int]]]]:
+    """Per level of a ``tools/benchmark.py robustness`` sweep: (level, whether it is the sweep's
+    ``nominal_level``, {checkpoint: (successes, episodes)}). The one place that turns a sweep's rates
+    back into counts and decides which level is unperturbed."""
+    out = []
+    for i, lv in enumerate(sweep["levels"]):
+        counts = {n: (round(rows[i]["success_once"] * rows[i]["episodes"]), rows[i]["episodes"])
+                  for n, rows in sweep["results"].items()}
+        out.append((float(lv), math.isclose(float(lv), float(sweep["nominal_level"])), counts))
+    return out
+
+
 def _robustness_ranking(d: dict) -> str:
     """One row per policy over sweeps of the same checkpoints under several suites: the unperturbed
     success, success at every perturbed level, and all perturbed episodes pooled; policies ranked on
@@ -446,10 +458,8 @@ def _robustness_ranking(d: dict) -> str:
     # per checkpoint: (successes, episodes) unperturbed (nominal levels pooled) and per perturbed level
     nominal, cols = {n: [0, 0] for n in names}, []
     for suite, m in suites.items():
-        for i, lv in enumerate(m["levels"]):
-            at = {n: m["results"][n][i] for n in names}  # each checkpoint's row at this level
-            counts = {n: (round(r["success_once"] * r["episodes"]), r["episodes"]) for n, r in at.items()}
-            if math.isclose(float(lv), float(m["nominal_level"])):
+        for lv, is_nominal, counts in sweep_level_counts(m):
+            if is_nominal:
                 for n, (k, e) in counts.items():
                     nominal[n][0] += k
                     nominal[n][1] += e

@@ -28,6 +28,6 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     lo, hi = max(0, succ - n2), min(succ, n1)
     weight = {a: math.comb(n1, a) * math.comb(n2, succ - a) for a in range(lo, hi + 1)}
     observed = weight[k1]
-    # tables as likely as the observed one count too; a relative tolerance absorbs nothing here (integers)
+    # tables exactly as likely as the observed one count too (integer weights: no tolerance needed)
     tail = sum(w for w in weight.values() if w <= observed)
     return min(1.0, tail / math.comb(total, succ))
