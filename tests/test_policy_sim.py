@@ -206,6 +206,19 @@ def test_generate_demos_for_each_supported_env(env_id, control, tmp_path):
     assert episodes[0].length > 10 and meta.qpos_dim == 9
 
 
+def test_generate_demos_converts_with_several_processes(tmp_path):
+    """--num-procs > 1 runs ManiSkill's replay with spawned workers: forked from the planning
+    process they hung."""
+    r = run_tool("generate_demos.py", "--env-id", "PushCube-v1", "--num-demos", 2, "--obs-mode", "state",
+                 "--control-mode", "pd_ee_delta_pos", "--num-procs", 2, "--out", tmp_path / "two", "--quiet",
+                 timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    from a2a_temporal.data.maniskill import read_demos
+
+    meta, episodes = read_demos(Path(r.stdout.strip().splitlines()[-1]))
+    assert len(episodes) == 2 and meta.control_mode == "pd_ee_delta_pos" and len(set(meta.episode_seeds)) == 2
+
+
 @pytest.mark.slow
 def test_latency_benchmark_tool(demos, tmp_path):
     out = tmp_path / "lat.json"

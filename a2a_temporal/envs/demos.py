@@ -13,6 +13,8 @@ import contextlib
 import io
 import json
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -222,12 +224,22 @@ def plan_demos(env_id: str, num_demos: int, out_dir: Path, seed: int = 0, image_
 def convert_demos(raw_h5: Path, obs_mode: str, control_mode: str, num_procs: int = 1) -> Path:
     """Replay ``raw_h5`` into ``obs_mode`` / ``control_mode`` with ManiSkill's replay tool."""
     import_maniskill()
-    from mani_skill.trajectory import replay_trajectory as rt
+    if num_procs > 1:
+        # The replay pools its workers. Forked from this process, which has run the simulator and
+        # holds its threads, they hang; ManiSkill's own command spawns them instead.
+        cmd = [sys.executable, "-m", "mani_skill.trajectory.replay_trajectory", "--traj-path", str(raw_h5),
+               "-o", obs_mode, "-c", control_mode, "--save-traj", "-b", "physx_cpu", "--num-envs", str(num_procs)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            tail = (r.stderr.strip().splitlines() or ["no message"])[-1]
+            raise DataError(f"{raw_h5}: ManiSkill's replay with {num_procs} processes failed ({tail})")
+    else:
+        from mani_skill.trajectory import replay_trajectory as rt
 
-    args = rt.Args(traj_path=str(raw_h5), obs_mode=obs_mode, target_control_mode=control_mode,
-                   save_traj=True, sim_backend="physx_cpu", num_envs=num_procs, verbose=False)
-    with contextlib.redirect_stdout(io.StringIO()):
-        rt.main(args)
+        args = rt.Args(traj_path=str(raw_h5), obs_mode=obs_mode, target_control_mode=control_mode,
+                       save_traj=True, sim_backend="physx_cpu", num_envs=1, verbose=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            rt.main(args)
     out = raw_h5.with_name(f"{raw_h5.stem}.{obs_mode}.{control_mode}.physx_cpu.h5")
     if not out.is_file():
         raise DataError(f"ManiSkill's replay did not write {out}")
