@@ -257,3 +257,77 @@ def test_image_aux_loss_reads_the_object_position_of_each_observed_frame():
         dataclasses.replace(cfg, image_aux_weight=-1.0)
     with pytest.raises(ConfigError, match="dataset.format=lerobot"):
         load_demos(DatasetConfig(path="somewhere", format="lerobot"), cfg)
+
+
+def test_whitened_split_is_calibrated_on_gaussian_clouds_and_finds_two():
+    """A one-cloud neighbourhood, of any covariance, falls under p < 0.05 about 5 % of the time;
+    two clouds far more often."""
+    from a2a_temporal.metrics.modes import gaussian_split_null, whitened_split
+
+    k, d = 64, 2
+    null = gaussian_split_null(k, d, 2000, seed=1)
+    g = torch.Generator().manual_seed(0)
+    mix = torch.randn(d, d, generator=g, dtype=torch.float64) * 3  # an arbitrary covariance
+
+    def share_small_p(x):
+        f = whitened_split(x @ mix).numpy()
+        p = (len(null) - np.searchsorted(null, f, side="left") + 1) / (len(null) + 1)
+        return float((p < 0.05).mean())
+
+    one = torch.randn(400, k, d, generator=g, dtype=torch.float64)
+    assert 0.01 <= share_small_p(one) <= 0.10
+    two = one.clone()
+    two[..., 0] += 2.0 * (torch.randint(0, 2, (400, k), generator=g) * 2 - 1)
+    assert share_small_p(two) > 0.8
+    with pytest.raises(ValueError, match="more points than dimensions"):
+        whitened_split(torch.randn(3, 3, 3, dtype=torch.float64))
+
+
+def test_mode_statistics_take_out_smooth_input_dependence_and_skip_the_own_episode():
+    """Chunks that vary smoothly with the input are one answer per input: with the local linear fit
+    the split test stays near its 5 %, without it the smear of inputs reads as a split."""
+    from a2a_temporal.metrics.modes import mode_statistics, neighbourhoods
+
+    rng = np.random.default_rng(0)
+    n = 8000
+    x = rng.uniform(-1, 1, size=(n, 4)).astype(np.float32)
+    groups = np.arange(n) // 50
+    y = np.sin(2 * x @ rng.normal(size=(4, 24))) * 2 + 0.3 * rng.normal(size=(n, 24))
+    q = np.arange(0, n, 20)
+    nb = neighbourhoods(x, groups, q[:10], k=8)
+    assert (groups[nb] != groups[q[:10], None]).all()
+    fit = mode_statistics(x, y, groups, q, k=64, dims=3, rank=4, null_draws=1000)
+    raw = mode_statistics(x, y, groups, q, k=64, dims=3, rank=0, null_draws=1000)
+    assert (fit["p"] < 0.05).mean() < 0.10 < (raw["p"] < 0.05).mean()
+    assert fit["residual"].mean() < raw["residual"].mean()
+    two = y + 0.6 * rng.choice([-1, 1], size=(n, 1))
+    split = mode_statistics(x, two, groups, q, k=64, dims=3, rank=4, null_draws=1000)
+    assert (split["p"] < 0.05).mean() > 0.5
+    assert split["residual"].mean() / split["total_var"] > fit["residual"].mean() / fit["total_var"]
+    with pytest.raises(ValueError, match="neighbours"):
+        mode_statistics(x, y, groups, q, k=8, dims=3, rank=4)
+
+
+def test_demo_modes_script_on_planner_demos(demos, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = str(root / "scripts/demo_modes.py")
+    out = tmp_path / "modes.json"
+    r = subprocess.run([sys.executable, script, str(demos), "--k", "16", "--dims", "2", "--rank", "2",
+                        "--queries", "40", "--null-draws", "300", "--json", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())["results"][0]
+    assert res["env_id"] == "PushCube-v1" and res["episodes"] == 3 and res["all"]["queries"] == 40
+    assert 0 < res["all"]["residual_fraction"] < 1 and 0 <= res["all"]["p_below_0.05"] <= 1
+    assert sum(res["by_phase"][ph]["queries"] for ph in ("early", "middle", "late")) == 40
+    assert out.with_suffix(".png").stat().st_size > 0
+    r = subprocess.run([sys.executable, script, str(demos), "--k", "4", "--json", str(tmp_path / "x.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--k 4" in r.stderr
+    raw = demos.parent / "motionplanning.h5"
+    r = subprocess.run([sys.executable, script, str(raw), "--json", str(tmp_path / "y.json")], capture_output=True, text=True)
+    assert r.returncode == 2 and str(raw) in r.stderr and not (tmp_path / "y.json").exists()

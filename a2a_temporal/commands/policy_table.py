@@ -708,6 +708,27 @@ def _step_agreement(d: dict) -> str:
     return "\n".join(lines)
 
 
+def _demo_modes(d: dict) -> str:
+    """scripts/demo_modes.py results: per demo set, the share of the chunk variance left once a
+    local linear fit on the input is taken out, and the share of neighbourhoods whose chunks split
+    in two (p < 0.05; about 0.05 where they form one Gaussian cloud), overall and by episode third."""
+    phases = ("early", "middle", "late")
+    lines = ["| demos | control | episodes (windows) | local fit rank | variance left: all / early / middle / late | "
+             "split in two (p < 0.05): all (95 % CI) / early / middle / late |", "|---|---|---|---|---|---|"]
+    for r in sorted(d["results"], key=lambda r: r["rank"]):  # stable: the command's order within a rank
+        cells = [r["all"], *(r["by_phase"][ph] for ph in phases)]
+        left = " / ".join(f"{c['residual_fraction']:.3f}" if c.get("queries") else "-" for c in cells)
+        lo, hi = r["all"]["p_below_0.05_ci95"]
+        split = f"{r['all']['p_below_0.05']:.2f} ({lo:.2f}-{hi:.2f}) / " + " / ".join(
+            f"{c['p_below_0.05']:.2f}" if c.get("queries") else "-" for c in cells[1:])
+        lines.append(f"| {r['env_id']} | {r['control_mode']} | {r['episodes']} ({r['windows']}) | {r['rank']} | {left} | "
+                     f"{split} |")
+    s = d["settings"]
+    return "\n".join(lines + ["", f"{s['queries']} query windows per demo set, {s['k']} neighbours from other episodes, "
+                              "local linear fit on that many input components, split tested in the chunks' first "
+                              f"{s['dims']} principal components against {s['null_draws']} Gaussian neighbourhoods."])
+
+
 def _image_probe(d: dict) -> str:
     """scripts/image_probe.py results: per encoder, the linear probe's error (cm) on the object's
     position in frames of new scenes and of the training scenes, beside the spread of the positions;
@@ -764,6 +785,8 @@ RESULT_TABLES = {
     "stackcube-displace-outcomes": ("diag/stackcube*displace_outcomes.json", _displace_outcomes),
     "stackcube-step-agreement": ("diag/stackcube_step_agreement.json", _step_agreement),
     "pickcube-rgb-probe": ("diag/pickcube_rgb_probe.json", _image_probe),
+    # do the demos give one answer per input? (scripts/demo_modes.py)
+    "demo-modes": ("diag/demo_modes.json", _demo_modes),
     **{f"robustness-{suite.replace('_', '-')}": (f"robustness/pushcube_{suite}.json", _robustness)
        for suite in ("displace", "spawn", "action_noise", "delay")},
     "robustness-recovery": ("robustness/pushcube_recovery_*.json", _robustness_files),
