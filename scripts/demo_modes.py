@@ -3,19 +3,21 @@
 the inputs a state policy sees (the last ``n_obs_steps`` states, the joint positions and previous
 actions of the ``n_hist`` steps before) and the chunk of ``horizon`` actions it must return.
 
-    .venv/bin/python scripts/demo_modes.py data/StackCube-v1/state-pd_ee_delta_pos-100/*.h5 \
-        data/PegInsertionSide-v1/state-pd_joint_delta_pos-300/*.h5 --episodes 100 \
-        --json runs/diag/demo_modes.json [--png runs/diag/demo_modes.png]
+    .venv/bin/python scripts/demo_modes.py \
+        data/StackCube-v1/state-pd_ee_delta_pos-100/motionplanning.state.pd_ee_delta_pos.physx_cpu.h5 \
+        data/PegInsertionSide-v1/state-pd_joint_delta_pos-300/motionplanning.state.pd_joint_delta_pos.physx_cpu.h5 \
+        --episodes 100 --rank 4 8 16 --json runs/diag/demo_modes.json [--png runs/diag/demo_modes.png]
 
-For each query window, the ``k`` nearest windows of *other* episodes form a neighbourhood (see
-``a2a_temporal.metrics.modes``): ``residual_fraction`` is the share of the chunks' variance left
-within neighbourhoods (the floor, relative, of a one-answer predictor's error), ``p<0.05`` the
-share of neighbourhoods whose chunks split into two groups better than 95 % of Gaussian clouds
-with the same covariance (about 0.05 where the chunks form one cloud), both after a local linear
-fit on ``--rank`` components of the inputs (one result per value: too few leave input-driven
-differences that read as a split). Reported overall and by episode phase (thirds of each episode). Windows whose chunk runs past the episode's end are left
-out. Inputs: each block (states; joint positions and previous actions) standardised per dimension
-and weighted equally; chunks in the policy's [-1, 1] min-max scale.
+For each query window, the ``k`` nearest windows of *other* episodes form a neighbourhood, and a
+local linear fit on ``--rank`` components of their inputs is taken out of their chunks (one result
+per value; too few components leave input-driven differences that read as a split). Then (see
+``a2a_temporal.metrics.modes``) ``residual_fraction`` is the share of the chunks' variance that is
+left (a relative floor for the error of a one-answer predictor) and ``p_below_0.05`` the share of
+neighbourhoods whose chunks split into two groups better than 95 % of Gaussian clouds with the same
+covariance (about 0.05 where the chunks form one cloud). Overall and by episode phase (thirds of
+each episode). Windows whose chunk runs past the episode's end are left out. Inputs: each block
+(states; joint positions and previous actions) standardised per dimension and weighted equally;
+chunks in the policy's [-1, 1] min-max scale.
 """
 from __future__ import annotations
 
