@@ -42,7 +42,10 @@ def standardise(x: np.ndarray) -> np.ndarray:
 
 def dataset_arrays(path: str, episodes: int | None, n_obs: int, n_hist: int, horizon: int) -> dict:
     """Features, flattened chunks, episode ids and phases of every window whose chunk is inside its episode."""
+    import torch
+
     from a2a_temporal.data.maniskill import read_demos
+    from a2a_temporal.data.normalize import Normalizer
     from a2a_temporal.data.windows import PolicyWindows
 
     meta, eps = read_demos(path, max_episodes=episodes, load_images=False)
@@ -57,11 +60,9 @@ def dataset_arrays(path: str, episodes: int | None, n_obs: int, n_hist: int, hor
     hist = np.concatenate([b["qpos_hist"].numpy()[keep].reshape(int(keep.sum()), -1),
                            b["prev_action"].numpy()[keep].reshape(int(keep.sum()), -1)], 1)
     feats = np.concatenate([standardise(state), standardise(hist)], 1)
-    act = b["action"].numpy()[keep]  # (N, H, A)
-    flat = np.concatenate([e.action for e in eps])
-    lo, hi = flat.min(0), flat.max(0)
-    scale = np.where(hi - lo > 1e-4, (hi - lo) / 2, 1.0)
-    act = (act - (hi + lo) / 2) / scale
+    norm = Normalizer({"action": eps[0].action.shape[1]}, {"action": "minmax"})  # the policy's own scaling
+    norm.fit({"action": np.concatenate([e.action for e in eps])})
+    act = norm.normalize("action", b["action"][torch.from_numpy(keep)].double()).numpy()  # (N, H, A)
     groups = np.concatenate([np.full(e.length, i) for i, e in enumerate(eps)])[keep]
     phase = np.minimum((win.t / win.length * 3).astype(int), 2)[keep]
     return {"meta": meta, "features": feats.astype(np.float32), "targets": act.reshape(len(act), -1),

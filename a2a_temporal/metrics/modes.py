@@ -28,6 +28,17 @@ import numpy as np
 import torch
 
 
+def _two_centroids(w: torch.Tensor, assign: torch.Tensor):
+    """Centroids and sizes of the two groups of each point set ``w (..., k, d)`` under a boolean
+    ``assign (..., k)``: ``(c1, c0, n1, n0)`` with ``n`` shaped ``(..., 1)`` (an empty group's centroid is 0)."""
+    w1 = assign.to(w.dtype)
+    n1 = w1.sum(-1, keepdim=True)
+    n0 = w.shape[-2] - n1
+    c1 = (w1[..., None] * w).sum(-2) / n1.clamp_min(1)
+    c0 = ((1 - w1)[..., None] * w).sum(-2) / n0.clamp_min(1)
+    return c1, c0, n1, n0
+
+
 def whitened_split(x: torch.Tensor, iters: int = 10, ridge: float = 1e-6) -> torch.Tensor:
     """Share of the whitened scatter of each point set ``(..., k, d)`` that the best 2-means split
     explains (best of ``d`` starts: the signs of the projections on each principal direction of the
@@ -47,22 +58,13 @@ def whitened_split(x: torch.Tensor, iters: int = 10, ridge: float = 1e-6) -> tor
     for j in range(d):
         assign = (xc @ vh[..., j, :, None]).squeeze(-1) > 0  # (..., k)
         for _ in range(iters):
-            w1 = assign.to(x.dtype)
-            n1 = w1.sum(-1, keepdim=True)
-            n0 = k - n1
-            c1 = (w1[..., None] * w).sum(-2) / n1.clamp_min(1)
-            c0 = ((1 - w1)[..., None] * w).sum(-2) / n0.clamp_min(1)
+            c1, c0, n1, n0 = _two_centroids(w, assign)
             d1 = (w - c1[..., None, :]).pow(2).sum(-1)
             d0 = (w - c0[..., None, :]).pow(2).sum(-1)
             new = torch.where(n1 > 0, d1 < d0, torch.zeros_like(assign))
-            new = torch.where(n0 > 0, new, torch.ones_like(assign))
-            assign = new
-        w1 = assign.to(x.dtype)
-        n1 = w1.sum(-1)
-        n0 = k - n1
-        c1 = (w1[..., None] * w).sum(-2) / n1.clamp_min(1)[..., None]
-        c0 = ((1 - w1)[..., None] * w).sum(-2) / n0.clamp_min(1)[..., None]
-        between = n1 * c1.pow(2).sum(-1) + n0 * c0.pow(2).sum(-1)  # w is centred
+            assign = torch.where(n0 > 0, new, torch.ones_like(assign))
+        c1, c0, n1, n0 = _two_centroids(w, assign)
+        between = n1[..., 0] * c1.pow(2).sum(-1) + n0[..., 0] * c0.pow(2).sum(-1)  # w is centred
         best = torch.maximum(best, between / total.clamp_min(1e-30))
     return best
 
@@ -113,8 +115,8 @@ def mode_statistics(features: np.ndarray, targets: np.ndarray, groups: np.ndarra
                     k: int = 64, dims: int = 3, rank: int = 8, null_draws: int = 4000, seed: int = 0,
                     chunk: int = 256) -> dict:
     """Per query: ``residual``, ``split`` and ``p`` (see the module text); plus ``total_var`` (the
-    targets' variance summed over dimensions), ``pca_share`` (variance share of the ``dims``
-    components) and ``neighbours``.
+    targets' variance summed over dimensions) and ``pca_share`` (variance share of the ``dims``
+    components).
 
     ``features``: ``(N, F)`` inputs, already scaled; ``targets``: ``(N, D)`` flattened chunks;
     ``groups``: ``(N,)`` episode ids; ``queries``: row indices to evaluate."""
@@ -142,4 +144,4 @@ def mode_statistics(features: np.ndarray, targets: np.ndarray, groups: np.ndarra
     split = torch.cat(split).numpy()
     p = (len(null) - np.searchsorted(null, split, side="left") + 1) / (len(null) + 1)
     return {"residual": torch.cat(residual).numpy(), "split": split, "p": p,
-            "total_var": float(y.var(0).sum()), "pca_share": pca_share, "neighbours": nb}
+            "total_var": float(y.var(0).sum()), "pca_share": pca_share}
